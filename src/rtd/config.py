@@ -1,0 +1,165 @@
+"""Load ``params.yaml`` and validate it once, before any work, with one clear message per error."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ParamError
+
+TRACKS = ("vision",)
+METHODS = ("ft", "rtd")
+OOD_TRANSFORMS = ("blur", "color", "jpeg", "motion", "noise", "pgd")
+BN_POLICIES = ("frozen", "train")
+BACKBONES = ("efficientnet-lite0",)
+
+
+def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
+    """Read and fully validate the params file; raise ParamError naming the key and the fix."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamError(f"{path} not found: run the stage from the repository root")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamError(f"{path} is not valid YAML: {exc}") from exc
+    validate(params)
+    return params
+
+
+def _get(params: dict, dotted: str) -> Any:
+    node: Any = params
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise ParamError(f"params.yaml: missing key `{dotted}`")
+        node = node[part]
+    return node
+
+
+def _number(params: dict, key: str, *, lo: float | None = None, hi: float | None = None,
+            lo_open: bool = False, integer: bool = False) -> float:
+    value = _get(params, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        kind = "an integer" if integer else "a number"
+        raise ParamError(f"params.yaml: `{key}` must be {kind}, got {value!r}")
+    if value != value:  # NaN
+        raise ParamError(f"params.yaml: `{key}` is NaN")
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        raise ParamError(f"params.yaml: `{key}` must be {'>' if lo_open else '>='} {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ParamError(f"params.yaml: `{key}` must be <= {hi}, got {value}")
+    return value
+
+
+def _choice(params: dict, key: str, allowed: tuple[str, ...]) -> str:
+    value = _get(params, key)
+    if value not in allowed:
+        raise ParamError(f"params.yaml: `{key}` = {value!r} is unknown; choose one of {', '.join(allowed)}")
+    return value
+
+
+def _range(params: dict, key: str, *, lo: float, hi: float | None = None) -> None:
+    value = _get(params, key)
+    if not (isinstance(value, list) and len(value) == 2):
+        raise ParamError(f"params.yaml: `{key}` must be a [low, high] pair, got {value!r}")
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo or (hi is not None and v > hi):
+            raise ParamError(f"params.yaml: `{key}` values must lie in [{lo}, {hi if hi is not None else 'inf'}], got {value!r}")
+    if value[0] > value[1]:
+        raise ParamError(f"params.yaml: `{key}` must be [low, high] with low <= high, got {value!r}")
+
+
+def _name_list(params: dict, key: str, *, allowed: tuple[str, ...] | None = None, allow_empty: bool = False) -> list[str]:
+    value = _get(params, key)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ParamError(f"params.yaml: `{key}` must be a list of names, got {value!r}")
+    if not value and not allow_empty:
+        raise ParamError(f"params.yaml: `{key}` must not be empty")
+    if len(set(value)) != len(value):
+        raise ParamError(f"params.yaml: `{key}` lists a name twice: {value!r}")
+    if allowed is not None:
+        for v in value:
+            if v not in allowed:
+                raise ParamError(f"params.yaml: `{key}` has unknown entry {v!r}; choose from {', '.join(allowed)}")
+    return value
+
+
+def validate(params: Any) -> None:
+    """Check every key the pipeline reads; the first problem raises ParamError."""
+    if not isinstance(params, dict):
+        raise ParamError("params.yaml must be a mapping of keys to values")
+    _choice(params, "track", TRACKS)
+    _name_list(params, "methods", allowed=METHODS)
+    _number(params, "num_threads", lo=1, integer=True)
+    _number(params, "seed", lo=0, integer=True)
+    _number(params, "lambda_kd", lo=0)
+    _number(params, "lambda_ar", lo=0)
+    _number(params, "temperature", lo=0, lo_open=True)
+    if not isinstance(_get(params, "kd_scale_t2"), bool):
+        raise ParamError("params.yaml: `kd_scale_t2` must be true or false")
+    _number(params, "rho", lo=0, lo_open=True, hi=1)
+    layer = _get(params, "ar_layer")
+    if not isinstance(layer, str) or not layer:
+        raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")
+
+    _number(params, "data.seed", lo=0, integer=True)
+    _number(params, "data.image_size", lo=16, integer=True)
+    _name_list(params, "data.font_dirs")
+    _range(params, "data.render.scale", lo=0.05, hi=1.0)
+    _number(params, "data.render.shift", lo=0, hi=0.5)
+    _number(params, "data.render.rotation", lo=0, hi=180)
+    _range(params, "data.render.stroke", lo=0)
+    groups = {g: _name_list(params, f"data.{g}") for g in ("printed", "handwriting_val", "handwriting_test", "decorative")}
+    seen: dict[str, str] = {}
+    for group, names in groups.items():
+        for name in names:
+            if name in seen:
+                raise ParamError(f"params.yaml: font family {name!r} is in both `data.{seen[name]}` and `data.{group}`; "
+                                 "ID and each OOD split must use disjoint families")
+            seen[name] = group
+    for split in ("train", "id_val", "id_test", "handwriting_val", "handwriting_test", "decorative"):
+        _number(params, f"data.renders_per_digit.{split}", lo=1, integer=True)
+    if not isinstance(_get(params, "data.sklearn_digits"), bool):
+        raise ParamError("params.yaml: `data.sklearn_digits` must be true or false")
+
+    _number(params, "ood.seed", lo=0, integer=True)
+    _number(params, "ood.copies_per_image", lo=1, integer=True)
+    _name_list(params, "ood.transforms", allowed=OOD_TRANSFORMS)
+    _number(params, "ood.blur.kernel_size", lo=3, integer=True)
+    if _get(params, "ood.blur.kernel_size") % 2 == 0:
+        raise ParamError("params.yaml: `ood.blur.kernel_size` must be odd")
+    _range(params, "ood.blur.sigma", lo=0.01)
+    for k in ("brightness", "contrast", "saturation"):
+        _number(params, f"ood.color.{k}", lo=0)
+    _number(params, "ood.color.hue", lo=0, hi=0.5)
+    _range(params, "ood.jpeg.quality", lo=1, hi=100)
+    _number(params, "ood.motion.kernel_size", lo=3, integer=True)
+    if _get(params, "ood.motion.kernel_size") % 2 == 0:
+        raise ParamError("params.yaml: `ood.motion.kernel_size` must be odd")
+    _number(params, "ood.motion.angle", lo=0, hi=180)
+    _number(params, "ood.motion.direction", lo=0, hi=1)
+    _number(params, "ood.noise.std", lo=0)
+    _number(params, "ood.pgd.epsilon", lo=0, hi=1)
+    _number(params, "ood.pgd.steps", lo=1, integer=True)
+    _number(params, "ood.pgd.step_size", lo=0, lo_open=True)
+    _number(params, "ood.batch_size", lo=1, integer=True)
+
+    _choice(params, "teacher.backbone", BACKBONES)
+    _number(params, "teacher.probe_c", lo=0, lo_open=True)
+    _number(params, "teacher.probe_max_iter", lo=1, integer=True)
+    _number(params, "teacher.batch_size", lo=1, integer=True)
+
+    _number(params, "train.epochs", lo=1, integer=True)
+    _number(params, "train.patience", lo=1, integer=True)
+    _number(params, "train.batch_size", lo=1, integer=True)
+    _number(params, "train.lr", lo=0, lo_open=True)
+    _number(params, "train.weight_decay", lo=0)
+    _number(params, "train.warmup_steps", lo=0, integer=True)
+    _number(params, "train.grad_clip", lo=0)
+    _choice(params, "train.bn_policy", BN_POLICIES)
+    _number(params, "train.drop_connect", lo=0, hi=0.9)
+    _number(params, "train.eval_batch_size", lo=1, integer=True)
+
+    _number(params, "eval.ece_bins", lo=1, integer=True)
+    _number(params, "eval.batch_size", lo=1, integer=True)

@@ -1,0 +1,1 @@
+"""Benchmarks: each module builds the same split structure (images, labels, domains)."""

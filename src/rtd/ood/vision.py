@@ -1,0 +1,92 @@
+"""Vision transform families for D_OOD: kornia corruptions and low-budget l_inf PGD against the teacher.
+
+Each family is a registry entry built from its params section (its severity). D_OOD is generated once
+from the ID training images; it is never an evaluation set, and no evaluation domain is made from it.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Transform = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (images in [0,1], labels) -> images
+
+
+def _kornia(aug: nn.Module) -> Transform:
+    def apply(x: torch.Tensor, _y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return aug(x).clamp(0.0, 1.0)  # GaussianNoise does not clamp; nothing may leave [0, 1]
+    return apply
+
+
+def build_transforms(ood: dict, teacher: nn.Module | None) -> dict[str, Transform]:
+    """The enabled transform families, each configured by its severity params."""
+    import kornia.augmentation as K
+
+    makers: dict[str, Callable[[dict], Transform]] = {
+        "blur": lambda p: _kornia(K.RandomGaussianBlur((p["kernel_size"],) * 2, tuple(p["sigma"]), p=1.0)),
+        "color": lambda p: _kornia(K.ColorJitter(p["brightness"], p["contrast"], p["saturation"], p["hue"], p=1.0)),
+        "jpeg": lambda p: _kornia(K.RandomJPEG(jpeg_quality=tuple(float(q) for q in p["quality"]), p=1.0)),
+        "motion": lambda p: _kornia(K.RandomMotionBlur(p["kernel_size"], p["angle"], p["direction"], p=1.0)),
+        "noise": lambda p: _kornia(K.RandomGaussianNoise(mean=0.0, std=p["std"], p=1.0)),
+        "pgd": lambda p: _pgd_transform(teacher, p["epsilon"], p["steps"], p["step_size"]),
+    }
+    return {name: makers[name](ood[name]) for name in ood["transforms"]}
+
+
+def pgd_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, steps: int,
+             step_size: float) -> torch.Tensor:
+    """Untargeted l_inf PGD (Madry et al. 2018) with a random start, on [0, 1] images; model in eval mode."""
+    model.eval()
+    delta = (torch.rand_like(x) * 2 - 1) * epsilon
+    x_adv = (x + delta).clamp(0, 1)
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), y)
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        with torch.no_grad():
+            x_adv = x_adv + step_size * grad.sign()
+            x_adv = torch.min(torch.max(x_adv, x - epsilon), x + epsilon).clamp(0, 1)
+    return x_adv.detach()
+
+
+def _pgd_transform(teacher: nn.Module | None, epsilon: float, steps: int, step_size: float) -> Transform:
+    if teacher is None:
+        raise ValueError("the pgd transform needs the teacher model")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return lambda x, y: pgd_linf(teacher, x, y, epsilon, steps, step_size)
+
+
+def generate_ood(images: np.ndarray, labels: np.ndarray, ood: dict, teacher: nn.Module | None) -> dict[str, np.ndarray]:
+    """D_OOD: ``copies_per_image`` transformed copies of every ID training image.
+
+    Each copy gets one family drawn uniformly from ``ood['transforms']``. Returns uint8 images
+    (M, 3, H, W), the source index of each copy into the ID training set, its family index and label.
+    """
+    from tqdm import tqdm
+
+    from ..data.splits import to_float, to_uint8
+
+    names = list(ood["transforms"])
+    transforms = build_transforms(ood, teacher)
+    rng = np.random.default_rng(ood["seed"])
+    torch.manual_seed(ood["seed"])
+    source = np.repeat(np.arange(len(labels)), ood["copies_per_image"])
+    family = rng.integers(len(names), size=len(source))
+    out = np.zeros((len(source), 3, *images.shape[2:]), dtype=np.uint8)
+    batch = ood["batch_size"]
+    jobs = [(f, np.flatnonzero(family == f)) for f in range(len(names))]
+    with tqdm(total=len(source), desc="D_OOD", unit="img") as bar:
+        for f, idx in jobs:
+            for start in range(0, len(idx), batch):
+                chunk = idx[start:start + batch]
+                x = to_float(images[source[chunk]])
+                y = torch.as_tensor(labels[source[chunk]])
+                out[chunk] = to_uint8(transforms[names[f]](x, y))
+                bar.update(len(chunk))
+    return {"images": out, "source": source.astype(np.int64), "transform": family.astype(np.int64),
+            "labels": labels[source].astype(np.int64)}

@@ -1,0 +1,1 @@
+"""Thin DVC entry points: read params, call the library, write outputs atomically."""

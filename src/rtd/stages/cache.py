@@ -1,0 +1,47 @@
+"""DVC stage `cache`: the teacher's logits and layer-l activations on D_ID (train) and D_OOD.
+
+Training reads these instead of running the teacher: RTD does no teacher forward pass.
+"""
+from __future__ import annotations
+
+from .common import run_stage
+
+
+def main() -> None:
+    import json
+
+    import numpy as np
+    import torch
+
+    from ..config import load_params
+    from ..data.splits import load_split
+    from ..io import load_arrays, save_arrays, seed_everything, shard_metadata, write_json
+    from ..metrics import accuracy
+    from ..models import check_layer, load_model, predict
+
+    params = load_params()
+    tp, layer = params["teacher"], params["ar_layer"]
+    seed_everything(0, params["num_threads"])
+    teacher = load_model("models/teacher/model.safetensors", tp["backbone"])
+    check_layer(teacher, layer)
+    train = load_split("data/vision/train.safetensors")
+    ood = load_arrays("data/vision/ood/train_ood.safetensors")
+    id_logits, id_act = predict(teacher, train.images, tp["batch_size"], layer=layer)
+    ood_logits, ood_act = predict(teacher, ood["images"], tp["batch_size"], layer=layer)
+    save_arrays("data/vision/teacher_cache.safetensors", {
+        "id_logits": id_logits.numpy(), "id_act": id_act.numpy(),
+        "ood_logits": ood_logits.numpy(), "ood_act": ood_act.numpy(),
+    }, metadata={"ar_layer": layer})
+    # teacher accuracy on D_OOD per transform family: how hard each family is for the teacher
+    names = json.loads(shard_metadata("data/vision/ood/train_ood.safetensors")["transform_names"])
+    labels = torch.as_tensor(ood["labels"])
+    stats = {"id_train_acc": round(accuracy(id_logits, torch.as_tensor(train.labels)), 6), "ood_acc_by_transform": {}}
+    for i, name in enumerate(names):
+        mask = torch.as_tensor(ood["transform"] == i)
+        stats["ood_acc_by_transform"][name] = {"n": int(mask.sum()), "acc": round(accuracy(ood_logits[mask], labels[mask]), 6)}
+    stats["activation_dim"] = int(np.prod(id_act.shape[1:]))
+    write_json("data/vision/teacher_cache_stats.json", stats)
+
+
+if __name__ == "__main__":
+    run_stage("cache", main)

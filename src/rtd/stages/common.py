@@ -1,0 +1,27 @@
+"""What every stage entry point shares: environment, error handling, params."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Callable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def run_stage(name: str, main: Callable[[], None]) -> None:
+    """Run a stage; an RTDError becomes one line on stderr and exit status 2, with no traceback."""
+    from ..errors import RTDError
+
+    start = time.perf_counter()
+    try:
+        main()
+    except RTDError as exc:
+        print(f"error [{name}]: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"error [{name}]: interrupted; no output was written", file=sys.stderr)
+        sys.exit(130)
+    # wall time goes to stderr only: outputs must stay byte-identical across runs
+    print(f"[{name}] done in {time.perf_counter() - start:.1f} s", file=sys.stderr)

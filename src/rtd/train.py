@@ -1,0 +1,174 @@
+"""The one training loop: methods differ only by objective, initialisation and trainable parameters."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.splits import Split, to_float
+from .errors import RTDError
+from .methods import Method, StepOutputs
+from .metrics import accuracy
+from .models import Classifier, count_trainable, predict, set_train_mode
+
+LOSS_TERMS = ("task", "kd", "ar", "total")
+
+
+@dataclass
+class TeacherCache:
+    """Cached teacher outputs, indexed like the ID training set (id_*) and D_OOD (ood_*)."""
+
+    id_logits: torch.Tensor
+    id_act: torch.Tensor
+    ood_logits: torch.Tensor
+    ood_act: torch.Tensor
+
+
+@dataclass
+class OODSet:
+    images: np.ndarray   # (M, 3, H, W) uint8
+    source: np.ndarray   # (M,) index of the ID training image each copy was made from
+
+
+@dataclass
+class TrainResult:
+    model: Classifier
+    log: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    trainable_params: int = 0
+    flops_per_step: int = 0
+
+
+def _ood_index(ood: OODSet, n_id: int) -> torch.Tensor:
+    """(n_id, copies) table: the D_OOD indices made from each ID training image."""
+    order = np.argsort(ood.source, kind="stable")
+    counts = np.bincount(ood.source, minlength=n_id)
+    if counts.min() != counts.max() or counts.min() == 0:
+        raise RTDError("D_OOD does not hold the same number of copies of every ID training image: "
+                       "rebuild it with `dvc repro ood`")
+    return torch.as_tensor(order.reshape(n_id, counts[0]))
+
+
+def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(1, total - warmup)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def check_cache(model: Classifier, train: Split, cache: TeacherCache) -> None:
+    """A method initialised from theta_T must reproduce the cached teacher logits before training."""
+    logits, _ = predict(model, train.images[:8], 8)
+    if not torch.allclose(logits, cache.id_logits[:8], atol=1e-3, rtol=1e-3):
+        raise RTDError("the teacher cache does not match the teacher model (stale cache?): run `dvc repro cache`")
+
+
+def train(model: Classifier, method: Method, train_split: Split, id_val: Split, ood_val: Split,
+          tp: dict, seed: int, *, rho: float = 0.0, ar_layer: str = "pooled",
+          ood: OODSet | None = None, cache: TeacherCache | None = None, hparams: dict | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train ``model`` with ``method``; keep the weights of the epoch with the best id_val accuracy.
+
+    ``tp`` is params['train']. Raises RTDError on a non-finite loss, naming the step and the terms.
+    """
+    from tqdm import tqdm
+
+    from .flops import flop_counter
+
+    method.set_trainable(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=tp["lr"], weight_decay=tp["weight_decay"])
+    n = len(train_split)
+    bsz = tp["batch_size"]
+    steps_per_epoch = math.ceil(n / bsz)
+    scheduler = _schedule(optimizer, tp["warmup_steps"], tp["epochs"] * steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.as_tensor(train_split.images)
+    labels = torch.as_tensor(train_split.labels)
+    if method.uses_ood:
+        if ood is None or cache is None:
+            raise RTDError(f"method {method.name} needs D_OOD and the teacher cache: run `dvc repro cache`")
+        ood_table = _ood_index(ood, n)
+        ood_images = torch.as_tensor(ood.images)
+    if method.init == "teacher" and cache is not None:
+        check_cache(model, train_split, cache)
+
+    result = TrainResult(model=model, trainable_params=count_trainable(model))
+    best_acc, best_state, stale = -1.0, None, 0
+    step = 0
+    for epoch in range(1, tp["epochs"] + 1):
+        set_train_mode(model, tp["bn_policy"])
+        perm = torch.randperm(n, generator=generator)
+        sums = {k: 0.0 for k in LOSS_TERMS}
+        counted = {k: 0 for k in LOSS_TERMS}
+        bar = tqdm(range(steps_per_epoch), desc=f"{method.name} epoch {epoch}/{tp['epochs']}",
+                   unit="step", disable=not progress, leave=False)
+        for i in bar:
+            idx = perm[i * bsz:(i + 1) * bsz]
+            x = to_float(images[idx])
+            n_id = len(idx)
+            ood_idx = None
+            if method.uses_ood:
+                k = math.ceil(rho * n_id)
+                copy_pick = torch.randint(ood_table.shape[1], (k,), generator=generator)
+                ood_idx = ood_table[idx[:k], copy_pick]
+                x = torch.cat([x, to_float(ood_images[ood_idx])])
+            counter = flop_counter() if step == 0 else None
+            with counter if counter is not None else contextlib.nullcontext():
+                if method.uses_activation:
+                    logits, act = model.forward_with_activation(x, ar_layer)
+                else:
+                    logits, act = model(x), None
+                out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx], logits_ood=logits[n_id:], act=act)
+                if cache is not None and ood_idx is not None:
+                    out.teacher_logits_ood = cache.ood_logits[ood_idx]
+                    out.teacher_act = torch.cat([cache.id_act[idx], cache.ood_act[ood_idx]])
+                terms = method.objective(out)
+                if not torch.isfinite(terms["total"]):
+                    raise RTDError(
+                        f"non-finite loss at epoch {epoch}, step {step}: "
+                        + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+                        + f"; hyperparameters: lr={tp['lr']}, {hparams or {}}. Lower the learning rate or the "
+                        "loss weights; nothing was saved")
+                optimizer.zero_grad(set_to_none=True)
+                terms["total"].backward()
+            if counter is not None:
+                result.flops_per_step = int(counter.get_total_flops())
+            if tp["grad_clip"] > 0:
+                nn.utils.clip_grad_norm_(params, tp["grad_clip"])
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            for k, v in terms.items():
+                sums[k] += v.item() * n_id
+                counted[k] += n_id
+            if progress:
+                bar.set_postfix(loss=f"{terms['total'].item():.4f}")
+        id_val_acc = accuracy(predict(model, id_val.images, tp["eval_batch_size"])[0], torch.as_tensor(id_val.labels))
+        ood_val_acc = accuracy(predict(model, ood_val.images, tp["eval_batch_size"])[0], torch.as_tensor(ood_val.labels))
+        row = {"epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"]}
+        row.update({k: (sums[k] / counted[k] if counted[k] else float("nan")) for k in LOSS_TERMS})
+        row.update({"id_val_acc": id_val_acc, "ood_val_acc": ood_val_acc})
+        result.log.append(row)
+        result.epochs_run = epoch
+        if progress:
+            tqdm.write(f"{method.name} epoch {epoch}: " + " ".join(
+                f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "ood_val_acc") if row[k] == row[k]))
+        if id_val_acc > best_acc:
+            best_acc, best_state, stale, result.best_epoch = id_val_acc, copy.deepcopy(model.state_dict()), 0, epoch
+        else:
+            stale += 1
+            if stale >= tp["patience"]:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return result
+

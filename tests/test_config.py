@@ -1,0 +1,77 @@
+"""Bad params stop with one clear message before any work."""
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from rtd.config import validate
+from rtd.errors import ParamError
+from tests.helpers import ROOT, default_params
+
+
+def _set(p, dotted, value):
+    node = p
+    *parents, last = dotted.split(".")
+    for k in parents:
+        node = node[k]
+    node[last] = value
+
+
+CASES = [
+    ("methods", ["ft", "sgd"], "unknown entry 'sgd'"),
+    ("track", "audio", "unknown"),
+    ("lambda_kd", -0.1, "lambda_kd` must be >= 0"),
+    ("lambda_ar", -1, "lambda_ar` must be >= 0"),
+    ("temperature", 0, "temperature` must be > 0"),
+    ("temperature", -2.0, "temperature` must be > 0"),
+    ("rho", 0.0, "rho` must be > 0"),
+    ("rho", 1.5, "rho` must be <= 1"),
+    ("seed", 1.5, "seed` must be an integer"),
+    ("train.bn_policy", "sometimes", "bn_policy"),
+    ("train.lr", "fast", "must be a number"),
+    ("ood.transforms", ["blur", "fog"], "unknown entry 'fog'"),
+    ("ood.transforms", [], "must not be empty"),
+    ("ood.blur.kernel_size", 4, "must be odd"),
+    ("ood.jpeg.quality", [30, 10], "low <= high"),
+    ("data.printed", [], "must not be empty"),
+    ("eval.ece_bins", 0, "ece_bins` must be >= 1"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", CASES, ids=[f"{k}={v}" for k, v, _ in CASES])
+def test_bad_param_is_rejected_with_a_message(key, value, message):
+    p = default_params()
+    _set(p, key, value)
+    with pytest.raises(ParamError, match=message.replace("(", r"\(")):
+        validate(p)
+
+
+def test_default_params_are_valid():
+    validate(default_params())
+
+
+def test_missing_key_is_named():
+    p = default_params()
+    del p["train"]["lr"]
+    with pytest.raises(ParamError, match="missing key `train.lr`"):
+        validate(p)
+
+
+def test_stage_prints_one_line_and_exits_2_without_traceback(tmp_path):
+    p = default_params()
+    p["temperature"] = -1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--method", "rtd"], cwd=tmp_path,
+                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error [train]: params.yaml: `temperature` must be > 0, got -1"]
+    assert not (tmp_path / "models").exists()
+
+
+def test_unknown_method_on_the_command_line(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(default_params()))
+    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--method", "sgd"], cwd=tmp_path,
+                          capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2 and "unknown method 'sgd'" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,130 @@
+"""Methods' objectives by hand, and the one training loop on a tiny benchmark."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from rtd.data.fonts import build_font_benchmark
+from rtd.data.splits import to_float
+from rtd.errors import ParamError, RTDError
+from rtd.losses import activation_loss, kd_loss
+from rtd.methods import RTD, FineTune, StepOutputs, build_method
+from rtd.models import build_classifier, predict
+from rtd.ood.vision import generate_ood
+from rtd.train import OODSet, TeacherCache, train
+from tests.helpers import tiny_params
+
+
+def _outputs():
+    g = torch.Generator().manual_seed(0)
+    return StepOutputs(
+        logits_id=torch.randn(4, 10, generator=g), labels=torch.tensor([1, 2, 3, 4]),
+        logits_ood=torch.randn(2, 10, generator=g), act=torch.randn(6, 8, generator=g),
+        teacher_logits_ood=torch.randn(2, 10, generator=g), teacher_act=torch.randn(6, 8, generator=g))
+
+
+def test_ft_objective_is_cross_entropy_only():
+    out = _outputs()
+    terms = FineTune().objective(out)
+    assert set(terms) == {"task", "total"}
+    assert terms["total"].item() == pytest.approx(torch.nn.functional.cross_entropy(out.logits_id, out.labels).item())
+
+
+def test_rtd_objective_combines_the_three_terms():
+    out = _outputs()
+    terms = RTD(lambda_kd=0.5, lambda_ar=3.0, temperature=4.0, kd_scale_t2=False).objective(out)
+    kd = kd_loss(out.logits_ood, out.teacher_logits_ood, 4.0)
+    ar = activation_loss(out.act, out.teacher_act)
+    assert terms["kd"].item() == pytest.approx(kd.item())
+    assert terms["ar"].item() == pytest.approx(ar.item())
+    assert terms["total"].item() == pytest.approx(terms["task"].item() + 0.5 * kd.item() + 3.0 * ar.item(), rel=1e-6)
+    zero = RTD(0.0, 0.0, 4.0, False).objective(out)
+    assert zero["total"].item() == pytest.approx(FineTune().objective(out)["total"].item())
+
+
+def test_build_method_rejects_unknown_names():
+    with pytest.raises(ParamError, match="unknown method 'lora'"):
+        build_method("lora", tiny_params())
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    params = tiny_params()
+    splits, _ = build_font_benchmark(params["data"])
+    teacher = build_classifier("efficientnet-lite0")
+    teacher.eval()
+    ood = generate_ood(splits["train"].images, splits["train"].labels, {**params["ood"], "transforms": ["blur", "noise"]}, None)
+    id_logits, id_act = predict(teacher, splits["train"].images, 64, layer="pooled")
+    ood_logits, ood_act = predict(teacher, ood["images"], 64, layer="pooled")
+    cache = TeacherCache(id_logits, id_act, ood_logits, ood_act)
+    return params, splits, teacher, OODSet(ood["images"], ood["source"]), cache
+
+
+def _train(tiny, method, lr, **kw):
+    params, splits, teacher, ood, cache = tiny
+    model = build_classifier("efficientnet-lite0")
+    model.load_state_dict(teacher.state_dict())
+    tp = {**params["train"], "epochs": 1, "lr": lr, "warmup_steps": 0, "grad_clip": 0.0}
+    return train(model, method, splits["train"], splits["id_val"], splits["ood_val"], tp, seed=0, rho=0.5,
+                 ood=ood, cache=cache, progress=False, **kw)
+
+
+def test_student_equal_to_teacher_has_zero_kd_and_ar(tiny):
+    # with a vanishing learning rate the student stays the teacher: both distillation terms must be ~0,
+    # which holds only if B_OOD's cached teacher outputs are aligned with the student's inputs
+    result = _train(tiny, RTD(1.0, 1.0, 2.0, False), lr=1e-12)
+    row = result.log[0]
+    assert row["kd"] == pytest.approx(0.0, abs=1e-6)
+    assert row["ar"] == pytest.approx(0.0, abs=1e-8)
+    assert math.isfinite(row["task"]) and result.flops_per_step > 0
+
+
+def test_rtd_training_moves_the_student(tiny):
+    result = _train(tiny, RTD(1.0, 1.0, 2.0, False), lr=1e-3)
+    row = result.log[0]
+    assert row["kd"] > 0 and row["ar"] > 0
+    assert result.trainable_params == sum(p.numel() for p in result.model.parameters())
+
+
+def test_non_finite_loss_stops_with_step_and_terms(tiny):
+    class Broken(FineTune):
+        def objective(self, out):
+            nan = torch.tensor(float("nan"), requires_grad=True)
+            return {"task": nan, "total": nan}
+
+    with pytest.raises(RTDError, match=r"non-finite loss at epoch 1, step 0: task=nan, total=nan; hyperparameters: lr="):
+        _train(tiny, Broken(), lr=1e-4)
+
+
+def test_stale_teacher_cache_is_detected(tiny):
+    params, splits, teacher, ood, cache = tiny
+    bad = TeacherCache(cache.id_logits + 1.0, cache.id_act, cache.ood_logits, cache.ood_act)
+    with pytest.raises(RTDError, match="dvc repro cache"):
+        _train((params, splits, teacher, ood, bad), RTD(1.0, 1.0, 2.0, False), lr=1e-4)
+
+
+def test_ood_copies_stay_in_range_and_keep_their_source(tiny):
+    params, splits, _, ood, _ = tiny
+    assert ood.images.dtype == np.uint8 and ood.images.shape[1] == 3
+    assert np.array_equal(ood.source, np.arange(len(splits["train"])))
+    # blur/noise copies differ from their sources but stay close
+    src = to_float(splits["train"].images[ood.source]).numpy()
+    diff = np.abs(ood.images.astype(np.float32) / 255 - src).mean()
+    assert 0.0 < diff < 0.2
+
+
+def test_pgd_stays_in_the_linf_ball_and_raises_the_loss(tiny):
+    from rtd.ood.vision import pgd_linf
+
+    _, splits, teacher, _, _ = tiny
+    x = to_float(splits["train"].images[:16])
+    y = torch.as_tensor(splits["train"].labels[:16])
+    torch.manual_seed(0)
+    adv = pgd_linf(teacher, x, y, epsilon=4 / 255, steps=3, step_size=2 / 255)
+    assert (adv - x).abs().max().item() <= 4 / 255 + 1e-6
+    assert adv.min().item() >= 0.0 and adv.max().item() <= 1.0
+    with torch.no_grad():
+        ce = torch.nn.functional.cross_entropy
+        assert ce(teacher(adv), y).item() > ce(teacher(x), y).item()
