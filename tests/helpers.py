@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -26,7 +30,48 @@ def tiny_params() -> dict:
                               "handwriting_test": 1, "decorative": 1}
     d["sklearn_digits"] = True
     p["ood"]["pgd"]["steps"] = 1
-    p["train"].update(epochs=2, patience=2, batch_size=16, warmup_steps=2, eval_batch_size=64)
+    p["train"].update(epochs=2, patience=2, batch_size=16, warmup_steps=2, eval_batch_size=64, checkpoint_every=1)
     p["teacher"]["batch_size"] = 64
     p["eval"]["batch_size"] = 256
     return p
+
+
+def tracked_files() -> list[str]:
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return [f for f in out.splitlines() if (ROOT / f).is_file()]
+
+
+def subprocess_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env.update(HF_HUB_OFFLINE="1", DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
+               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run_dvc(repo: Path, *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=subprocess_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def pipeline_outputs(repo: Path) -> dict[str, bytes]:
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    paths = {o["path"] for st in lock["stages"].values() for o in st.get("outs", [])}
+    return {p: (repo / p).read_bytes() for p in sorted(paths)}
+
+
+def make_tiny_repo(repo: Path) -> Path:
+    """Copy the repository's files into ``repo`` with the tiny params, `git init` it and `dvc repro`."""
+    for rel in tracked_files():
+        if rel == "dvc.lock" or rel.startswith("reports/"):
+            continue  # the copy must produce these itself
+        dest = repo / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest)
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    run_dvc(repo, "repro")
+    return repo

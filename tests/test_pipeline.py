@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -11,51 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ROOT, tiny_params
+from tests.helpers import ROOT, run_dvc, subprocess_env, pipeline_outputs, tiny_params
 
 pytestmark = pytest.mark.slow
-
-
-def _tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                         capture_output=True, text=True).stdout
-    return [f for f in out.splitlines() if (ROOT / f).is_file()]
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(HF_HUB_OFFLINE="1", DVC_NO_ANALYTICS="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
-    env.pop("PYTHONPATH", None)
-    return env
-
-
-def _dvc(repo: Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=_env(), capture_output=True, text=True)
-    assert proc.returncode == 0, f"dvc {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout
-
-
-def _outputs(repo: Path) -> dict[str, bytes]:
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    paths = {o["path"] for st in lock["stages"].values() for o in st.get("outs", [])}
-    return {p: (repo / p).read_bytes() for p in sorted(paths)}
-
-
-@pytest.fixture(scope="module")
-def tiny_repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("rtd") / "repo"
-    for rel in _tracked_files():
-        if rel == "dvc.lock" or rel.startswith("reports/"):
-            continue  # the copy must produce these itself
-        dest = repo / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    _dvc(repo, "repro")
-    return repo
 
 
 def test_repro_writes_metrics_for_every_method(tiny_repo):
@@ -75,30 +32,66 @@ def test_repro_writes_metrics_for_every_method(tiny_repo):
 
 
 def test_second_repro_runs_nothing_and_status_is_clean(tiny_repo):
-    out = _dvc(tiny_repo, "repro")
+    out = run_dvc(tiny_repo, "repro")
     assert "Running stage" not in out
-    assert "up to date" in _dvc(tiny_repo, "status")
+    assert "up to date" in run_dvc(tiny_repo, "status")
 
 
 def test_lambda_kd_change_reruns_only_rtd(tiny_repo):
     params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
-    before = _outputs(tiny_repo)
+    before = pipeline_outputs(tiny_repo)
     params["lambda_kd"] = 0.5
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    out = _dvc(tiny_repo, "repro")
+    out = run_dvc(tiny_repo, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     assert ran <= {"train_rtd", "evaluate@rtd", "report"} and "train_rtd" in ran
-    after = _outputs(tiny_repo)
+    after = pipeline_outputs(tiny_repo)
     assert after["models/ft/model.safetensors"] == before["models/ft/model.safetensors"]
     params["lambda_kd"] = tiny_params()["lambda_kd"]
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    _dvc(tiny_repo, "repro")
-    assert _outputs(tiny_repo) == before, "restoring the param must restore byte-identical outputs"
+    run_dvc(tiny_repo, "repro")
+    assert pipeline_outputs(tiny_repo) == before, "restoring the param must restore byte-identical outputs"
 
 
 def test_forced_rerun_is_byte_identical(tiny_repo):
-    before = _outputs(tiny_repo)
-    _dvc(tiny_repo, "repro", "--force")
-    after = _outputs(tiny_repo)
+    before = pipeline_outputs(tiny_repo)
+    run_dvc(tiny_repo, "repro", "--force")
+    after = pipeline_outputs(tiny_repo)
     changed = [p for p in before if before[p] != after[p]]
     assert not changed, f"outputs differ between two runs: {changed}"
+
+
+def test_training_killed_with_sigkill_resumes_to_identical_outputs(tiny_repo, tmp_path):
+    import signal
+    import time
+
+    work = tmp_path / "killed"
+    shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
+    ckpt = work / ".scratch/checkpoints/rtd.pt"
+    cmd = [sys.executable, "-m", "rtd.stages.train", "--method", "rtd"]
+    env = {**subprocess_env(), "PYTHONPATH": str(work / "src")}
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert ckpt.exists()
+    resumed = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from" in resumed.stderr
+    assert not ckpt.exists(), "the checkpoint must be deleted once training finishes"
+    for rel in ("models/rtd/model.safetensors", "models/rtd/train_stats.json", "reports/train/rtd.tsv"):
+        assert (work / rel).read_bytes() == (tiny_repo / rel).read_bytes(), f"{rel} differs after resume"
+
+
+def test_corrupted_checkpoint_stops_with_a_message(tiny_repo, tmp_path):
+    work = tmp_path / "corrupt"
+    shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
+    (work / ".scratch/checkpoints").mkdir(parents=True)
+    (work / ".scratch/checkpoints/ft.pt").write_bytes(b"not a checkpoint")
+    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--method", "ft"], cwd=work,
+                          env={**subprocess_env(), "PYTHONPATH": str(work / "src")}, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "checkpoint .scratch/checkpoints/ft.pt is corrupted" in proc.stderr and "rm " in proc.stderr

@@ -23,7 +23,10 @@ def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     try:
         params = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ParamError(f"{path} is not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParamError(f"{path} is not valid YAML{where}: {problem}") from exc
     validate(params)
     return params
 
@@ -160,6 +163,7 @@ def validate(params: Any) -> None:
     _choice(params, "train.bn_policy", BN_POLICIES)
     _number(params, "train.drop_connect", lo=0, hi=0.9)
     _number(params, "train.eval_batch_size", lo=1, integer=True)
+    _number(params, "train.checkpoint_every", lo=1, integer=True)
 
     _number(params, "eval.ece_bins", lo=1, integer=True)
     _number(params, "eval.batch_size", lo=1, integer=True)

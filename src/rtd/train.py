@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,13 +72,70 @@ def check_cache(model: Classifier, train: Split, cache: TeacherCache) -> None:
         raise RTDError("the teacher cache does not match the teacher model (stale cache?): run `dvc repro cache`")
 
 
+@dataclass
+class LoopState:
+    """Everything a resumed run needs to continue exactly where an interrupted one stopped."""
+
+    epoch: int = 1
+    batch: int = 0                       # next batch index within the epoch
+    step: int = 0
+    perm: torch.Tensor | None = None     # this epoch's order of the training set
+    sums: dict = field(default_factory=lambda: {k: 0.0 for k in LOSS_TERMS})
+    counted: dict = field(default_factory=lambda: {k: 0 for k in LOSS_TERMS})
+    log: list = field(default_factory=list)
+    best_acc: float = -1.0
+    best_state: dict | None = None
+    best_epoch: int = 0
+    stale: int = 0
+    flops_per_step: int = 0
+
+
+class Checkpointer:
+    """Periodic checkpoints (model, optimiser, scheduler, loop state, RNG states) in a scratch folder.
+
+    A checkpoint is used only by a run with the same ``key`` (a digest of the configuration), written
+    atomically, and deleted when training finishes. A corrupted checkpoint stops with a message.
+    """
+
+    def __init__(self, path, every: int, key: str):
+        from pathlib import Path
+
+        self.path, self.every, self.key = Path(path), every, key
+
+    def load(self) -> dict | None:
+        if not self.path.is_file():
+            return None
+        try:
+            ckpt = torch.load(self.path, map_location="cpu", weights_only=False)
+            if not isinstance(ckpt, dict) or "key" not in ckpt:
+                raise ValueError("not a training checkpoint")
+        except Exception as exc:
+            raise RTDError(f"checkpoint {self.path} is corrupted ({exc}): delete it (`rm {self.path}`) "
+                           "to train from the start") from exc
+        return ckpt if ckpt["key"] == self.key else None
+
+    def save(self, **payload) -> None:
+        from .io import atomic_path
+
+        with atomic_path(self.path) as tmp:
+            torch.save({"key": self.key, **payload}, tmp)
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
 def train(model: Classifier, method: Method, train_split: Split, id_val: Split, ood_val: Split,
           tp: dict, seed: int, *, rho: float = 0.0, ar_layer: str = "pooled",
           ood: OODSet | None = None, cache: TeacherCache | None = None, hparams: dict | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, checkpointer: Checkpointer | None = None,
+          online_teacher: Classifier | None = None) -> TrainResult:
     """Train ``model`` with ``method``; keep the weights of the epoch with the best id_val accuracy.
 
     ``tp`` is params['train']. Raises RTDError on a non-finite loss, naming the step and the terms.
+    With a ``checkpointer``, the run saves its state every ``checkpointer.every`` steps and a restarted
+    run resumes there, producing exactly the result of an uninterrupted run.
+    With ``online_teacher``, the teacher's outputs are computed every step, as in the proposal's
+    pseudocode, instead of read from ``cache`` (used by the benchmark to measure what caching saves).
     """
     from tqdm import tqdm
 
@@ -94,25 +152,36 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     images = torch.as_tensor(train_split.images)
     labels = torch.as_tensor(train_split.labels)
     if method.uses_ood:
-        if ood is None or cache is None:
+        if ood is None or (cache is None and online_teacher is None):
             raise RTDError(f"method {method.name} needs D_OOD and the teacher cache: run `dvc repro cache`")
         ood_table = _ood_index(ood, n)
         ood_images = torch.as_tensor(ood.images)
     if method.init == "teacher" and cache is not None:
         check_cache(model, train_split, cache)
 
-    result = TrainResult(model=model, trainable_params=count_trainable(model))
-    best_acc, best_state, stale = -1.0, None, 0
-    step = 0
-    for epoch in range(1, tp["epochs"] + 1):
+    st = LoopState()
+    ckpt = checkpointer.load() if checkpointer is not None else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        st = ckpt["state"]
+        if progress:
+            tqdm.write(f"{method.name}: resuming from {checkpointer.path} at epoch {st.epoch}, step {st.step}",
+                       file=sys.stderr)
+
+    while st.epoch <= tp["epochs"]:
         set_train_mode(model, tp["bn_policy"])
-        perm = torch.randperm(n, generator=generator)
-        sums = {k: 0.0 for k in LOSS_TERMS}
-        counted = {k: 0 for k in LOSS_TERMS}
-        bar = tqdm(range(steps_per_epoch), desc=f"{method.name} epoch {epoch}/{tp['epochs']}",
-                   unit="step", disable=not progress, leave=False)
+        if st.batch == 0:
+            st.perm = torch.randperm(n, generator=generator)
+            st.sums = {k: 0.0 for k in LOSS_TERMS}
+            st.counted = {k: 0 for k in LOSS_TERMS}
+        bar = tqdm(range(st.batch, steps_per_epoch), desc=f"{method.name} epoch {st.epoch}/{tp['epochs']}",
+                   unit="step", disable=not progress, leave=False, initial=st.batch, total=steps_per_epoch)
         for i in bar:
-            idx = perm[i * bsz:(i + 1) * bsz]
+            idx = st.perm[i * bsz:(i + 1) * bsz]
             x = to_float(images[idx])
             n_id = len(idx)
             ood_idx = None
@@ -121,54 +190,69 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                 copy_pick = torch.randint(ood_table.shape[1], (k,), generator=generator)
                 ood_idx = ood_table[idx[:k], copy_pick]
                 x = torch.cat([x, to_float(ood_images[ood_idx])])
-            counter = flop_counter() if step == 0 else None
+            counter = flop_counter() if st.step == 0 else None
             with counter if counter is not None else contextlib.nullcontext():
                 if method.uses_activation:
                     logits, act = model.forward_with_activation(x, ar_layer)
                 else:
                     logits, act = model(x), None
                 out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx], logits_ood=logits[n_id:], act=act)
-                if cache is not None and ood_idx is not None:
+                if online_teacher is not None and ood_idx is not None:
+                    with torch.no_grad():
+                        t_logits, t_act = online_teacher.forward_with_activation(x, ar_layer)
+                    out.teacher_logits_ood, out.teacher_act = t_logits[n_id:], t_act
+                elif cache is not None and ood_idx is not None:
                     out.teacher_logits_ood = cache.ood_logits[ood_idx]
                     out.teacher_act = torch.cat([cache.id_act[idx], cache.ood_act[ood_idx]])
                 terms = method.objective(out)
                 if not torch.isfinite(terms["total"]):
                     raise RTDError(
-                        f"non-finite loss at epoch {epoch}, step {step}: "
+                        f"non-finite loss at epoch {st.epoch}, step {st.step}: "
                         + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
                         + f"; hyperparameters: lr={tp['lr']}, {hparams or {}}. Lower the learning rate or the "
                         "loss weights; nothing was saved")
                 optimizer.zero_grad(set_to_none=True)
                 terms["total"].backward()
             if counter is not None:
-                result.flops_per_step = int(counter.get_total_flops())
+                st.flops_per_step = int(counter.get_total_flops())
             if tp["grad_clip"] > 0:
                 nn.utils.clip_grad_norm_(params, tp["grad_clip"])
             optimizer.step()
             scheduler.step()
-            step += 1
+            st.step += 1
+            st.batch = i + 1
             for k, v in terms.items():
-                sums[k] += v.item() * n_id
-                counted[k] += n_id
+                st.sums[k] += v.item() * n_id
+                st.counted[k] += n_id
             if progress:
                 bar.set_postfix(loss=f"{terms['total'].item():.4f}")
+            if checkpointer is not None and st.step % checkpointer.every == 0:
+                checkpointer.save(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                  scheduler=scheduler.state_dict(), generator=generator.get_state(),
+                                  torch_rng=torch.get_rng_state(), state=st)
+        bar.close()
         id_val_acc = accuracy(predict(model, id_val.images, tp["eval_batch_size"])[0], torch.as_tensor(id_val.labels))
         ood_val_acc = accuracy(predict(model, ood_val.images, tp["eval_batch_size"])[0], torch.as_tensor(ood_val.labels))
-        row = {"epoch": epoch, "step": step, "lr": optimizer.param_groups[0]["lr"]}
-        row.update({k: (sums[k] / counted[k] if counted[k] else float("nan")) for k in LOSS_TERMS})
+        row = {"epoch": st.epoch, "step": st.step, "lr": optimizer.param_groups[0]["lr"]}
+        row.update({k: (st.sums[k] / st.counted[k] if st.counted[k] else float("nan")) for k in LOSS_TERMS})
         row.update({"id_val_acc": id_val_acc, "ood_val_acc": ood_val_acc})
-        result.log.append(row)
-        result.epochs_run = epoch
+        st.log.append(row)
         if progress:
-            tqdm.write(f"{method.name} epoch {epoch}: " + " ".join(
-                f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "ood_val_acc") if row[k] == row[k]))
-        if id_val_acc > best_acc:
-            best_acc, best_state, stale, result.best_epoch = id_val_acc, copy.deepcopy(model.state_dict()), 0, epoch
+            tqdm.write(f"{method.name} epoch {st.epoch}: " + " ".join(
+                f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "ood_val_acc") if row[k] == row[k]),
+                file=sys.stderr)
+        if id_val_acc > st.best_acc:
+            st.best_acc, st.best_state, st.stale, st.best_epoch = id_val_acc, copy.deepcopy(model.state_dict()), 0, st.epoch
         else:
-            stale += 1
-            if stale >= tp["patience"]:
-                break
-    model.load_state_dict(best_state)
-    model.eval()
-    return result
+            st.stale += 1
+        st.epoch += 1
+        st.batch = 0
+        if st.stale >= tp["patience"]:
+            break
 
+    model.load_state_dict(st.best_state)
+    model.eval()
+    if checkpointer is not None:
+        checkpointer.clear()
+    return TrainResult(model=model, log=st.log, best_epoch=st.best_epoch, epochs_run=len(st.log),
+                       trainable_params=count_trainable(model), flops_per_step=st.flops_per_step)

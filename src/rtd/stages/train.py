@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     from ..io import load_arrays, seed_everything, shard_metadata, write_json, write_text
     from ..methods import build_method
     from ..models import build_classifier, check_layer, load_model, save_model
-    from ..train import LOSS_TERMS, OODSet, TeacherCache, train
+    from ..train import LOSS_TERMS, Checkpointer, OODSet, TeacherCache, train
 
     parser = argparse.ArgumentParser(description="train one method")
     parser.add_argument("--method", required=True)
@@ -52,8 +52,15 @@ def main(argv: list[str] | None = None) -> None:
         cache = TeacherCache(*(torch.as_tensor(c[k]) for k in ("id_logits", "id_act", "ood_logits", "ood_act")))
         hparams = {k: params[k] for k in ("lambda_kd", "lambda_ar", "temperature", "kd_scale_t2", "rho", "ar_layer")}
 
+    inputs = ["data/vision/train.safetensors", "data/vision/id_val.safetensors", "data/vision/ood_val.safetensors"]
+    if method.uses_ood:
+        inputs += ["data/vision/ood/train_ood.safetensors", "data/vision/teacher_cache.safetensors"]
+    key = _digest({"method": opts.method, "train": tp, "seed": params["seed"], "hparams": hparams,
+                   "backbone": backbone, "threads": params["num_threads"]}, inputs)
+    checkpointer = Checkpointer(f".scratch/checkpoints/{method.name}.pt", tp["checkpoint_every"], key)
     result = train(model, method, train_split, id_val, ood_val, tp, params["seed"],
-                   rho=params["rho"], ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams)
+                   rho=params["rho"], ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams,
+                   checkpointer=checkpointer)
 
     name = method.name
     save_model(f"models/{name}/model.safetensors", result.model)
@@ -66,6 +73,19 @@ def main(argv: list[str] | None = None) -> None:
         "batch_size": tp["batch_size"], "ood_batch_size": math.ceil(tp["batch_size"] * params["rho"]) if method.uses_ood else 0,
         "hparams": hparams,
     })
+
+
+def _digest(config: dict, files: list[str]) -> str:
+    """Identify a run by its configuration and input files, so a checkpoint resumes only the same run."""
+    import hashlib
+    import json
+
+    h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
+    for path in files:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
 
 
 def _fmt(value) -> str:

@@ -1,0 +1,185 @@
+"""Side-by-side cost of FT and RTD training on the embedded benchmark, in one process.
+
+    python -m benchmarks.run                      # full epochs, 3 repetitions, rho in {0.1, 0.25, 0.5, 1.0}
+    python -m benchmarks.run --steps 15 --reps 3  # a quicker look: 15 steps per timing, scaled to an epoch
+
+Needs the pipeline's data, D_OOD and teacher cache (`dvc repro cache`, or `dvc pull cache`). The timings
+are interleaved (every configuration once per repetition) so that machine noise hits all of them alike;
+ratios are of medians. Prints one table and writes it as JSON (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+class PeakRSS:
+    """Peak resident memory of this process while the block runs, sampled every 5 ms (CPU runs)."""
+
+    def __enter__(self):
+        self.start = self.peak = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    @property
+    def increase_mb(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def matmul_gflops(n: int = 1024, reps: int = 20) -> float:
+    """This machine's float32 matmul throughput with the current thread count."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def _subset(split, n):
+    from rtd.data.splits import Split
+
+    return Split(split.images[:n], split.labels[:n], split.domains[:n], split.domain_names)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from rtd.config import load_params
+    from rtd.data.splits import load_split, to_float
+    from rtd.errors import RTDError
+    from rtd.io import load_arrays, seed_everything
+    from rtd.methods import build_method
+    from rtd.models import build_classifier, load_model
+    from rtd.ood.vision import build_transforms
+    from rtd.train import OODSet, TeacherCache, train
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=0, help="steps per timing (0 = a full epoch)")
+    parser.add_argument("--rhos", default="0.1,0.25,0.5,1.0")
+    parser.add_argument("--out", default="benchmarks/results.json")
+    opts = parser.parse_args(argv)
+
+    params = load_params()
+    tp = dict(params["train"])
+    seed_everything(params["seed"], params["num_threads"])
+    try:
+        train_split = load_split("data/vision/train.safetensors")
+        id_val = load_split("data/vision/id_val.safetensors")
+        ood_arrays = load_arrays("data/vision/ood/train_ood.safetensors")
+        c = load_arrays("data/vision/teacher_cache.safetensors")
+    except RTDError as exc:
+        sys.exit(f"error: {exc} (the benchmark needs `dvc repro cache` or `dvc pull cache` first)")
+    bsz = tp["batch_size"]
+    steps_per_epoch = math.ceil(len(train_split) / bsz)
+    steps = opts.steps or steps_per_epoch
+    n = min(len(train_split), steps * bsz)
+    sub = _subset(train_split, n)
+    keep = ood_arrays["source"] < n
+    ood = OODSet(ood_arrays["images"][keep], ood_arrays["source"][keep])
+    cache = TeacherCache(torch.as_tensor(c["id_logits"][:n]), torch.as_tensor(c["id_act"][:n]),
+                         torch.as_tensor(c["ood_logits"][keep]), torch.as_tensor(c["ood_act"][keep]))
+    tiny_val = _subset(id_val, 1)  # validation is not what is timed
+    tp.update(epochs=1, patience=1)
+
+    teacher = load_model("models/teacher/model.safetensors", params["teacher"]["backbone"])
+    teacher.eval()
+    teacher_calls = {"n": 0}
+    teacher.register_forward_hook(lambda *_: teacher_calls.__setitem__("n", teacher_calls["n"] + 1))
+
+    rhos = [float(r) for r in opts.rhos.split(",")]
+    configs = [("ft", None, False)] + [("rtd", r, False) for r in rhos] + [("rtd", params["rho"], True)]
+    times: dict[str, list[float]] = {}
+    info: dict[str, dict] = {}
+    for rep in range(opts.reps):
+        for name, rho, online in configs:
+            label = "ft" if name == "ft" else f"rtd rho={rho:g}" + (" teacher every step" if online else "")
+            method = build_method(name, params)
+            if method.init == "teacher":
+                model = build_classifier(params["teacher"]["backbone"])
+                model.load_state_dict(teacher.state_dict())
+            else:
+                model = build_classifier(params["teacher"]["backbone"])
+            teacher_calls["n"] = 0
+            with PeakRSS() as mem:
+                start = time.perf_counter()
+                result = train(model, method, sub, tiny_val, tiny_val, tp, params["seed"], rho=rho or 0.0,
+                               ar_layer=params["ar_layer"], ood=ood, cache=None if online else cache,
+                               progress=False, online_teacher=teacher if online else None)
+                elapsed = time.perf_counter() - start
+            times.setdefault(label, []).append(elapsed / steps * steps_per_epoch)
+            info[label] = {"flops_per_step": result.flops_per_step, "teacher_forwards": teacher_calls["n"],
+                           "peak_rss_increase_mb": round(mem.increase_mb, 1), "rho": rho}
+            print(f"rep {rep + 1}/{opts.reps} {label}: {elapsed:.1f} s for {steps} steps", file=sys.stderr)
+
+    # OOD generation throughput per transform family
+    ood_params = params["ood"]
+    transforms = build_transforms(ood_params, teacher)
+    x = to_float(train_split.images[:256])
+    y = torch.as_tensor(train_split.labels[:256])
+    ood_speed = {}
+    for fam, fn in transforms.items():
+        start = time.perf_counter()
+        fn(x, y)
+        ood_speed[fam] = round(len(x) / (time.perf_counter() - start), 1)
+
+    ft_med = statistics.median(times["ft"])
+    peak = matmul_gflops()
+    rows = []
+    for label, ts in times.items():
+        med = statistics.median(ts)
+        fl = info[label]["flops_per_step"]
+        rows.append({
+            "config": label, "epoch_s_median": round(med, 2), "epoch_s_min": round(min(ts), 2),
+            "epoch_s_max": round(max(ts), 2), "ratio_vs_ft": round(med / ft_med, 3),
+            "limit_1_plus_rho": None if info[label]["rho"] is None else round(1 + info[label]["rho"] + 0.05, 3),
+            "flops_per_step_g": round(fl / 1e9, 2), "flops_ratio_vs_ft": round(fl / info["ft"]["flops_per_step"], 3),
+            "achieved_gflops": round(fl * steps_per_epoch / med / 1e9, 2),
+            "teacher_forwards": info[label]["teacher_forwards"], "peak_rss_increase_mb": info[label]["peak_rss_increase_mb"],
+        })
+    report = {"threads": torch.get_num_threads(), "batch_size": bsz, "steps_per_epoch": steps_per_epoch,
+              "timed_steps": steps, "reps": opts.reps, "matmul_gflops": round(peak, 1),
+              "ood_images_per_s": ood_speed, "ood_sentences_per_s": None, "rows": rows}
+    cols = ["config", "epoch_s_median", "epoch_s_min", "epoch_s_max", "ratio_vs_ft", "limit_1_plus_rho",
+            "flops_ratio_vs_ft", "achieved_gflops", "teacher_forwards", "peak_rss_increase_mb"]
+    print(f"threads={report['threads']} batch={bsz} steps/epoch={steps_per_epoch} timed steps={steps} "
+          f"reps={opts.reps} matmul={peak:.1f} GFLOP/s")
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join("–" if r[c] is None else str(r[c]) for c in cols) + " |")
+    print("D_OOD generation, images/s (batch 256): " + ", ".join(f"{k} {v}" for k, v in ood_speed.items()))
+    print("sentences/s: n/a (no text track yet)")
+    Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(opts.out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    main()

@@ -1,0 +1,117 @@
+"""Bad input, end to end: each case runs a real stage and expects one clear line on stderr, a non-zero
+exit, no traceback and no output written."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.helpers import subprocess_env, tiny_params
+
+pytestmark = pytest.mark.slow
+
+
+def _set(params: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        params = params[key]
+    params[last] = value
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+# (id, stage args, param changes, file action, expected message)
+CASES = [
+    ("unknown-method-cli", ["train", "--method", "sgd"], {}, None, "unknown method 'sgd'"),
+    ("unknown-method-param", ["report"], {"methods": ["ft", "sgd"]}, None, "`methods` has unknown entry 'sgd'"),
+    ("unknown-track", ["data"], {"track": "audio"}, None, "`track` = 'audio' is unknown"),
+    ("negative-lambda-kd", ["train", "--method", "rtd"], {"lambda_kd": -0.5}, None, "`lambda_kd` must be >= 0"),
+    ("negative-lambda-ar", ["train", "--method", "rtd"], {"lambda_ar": -1}, None, "`lambda_ar` must be >= 0"),
+    ("zero-temperature", ["train", "--method", "rtd"], {"temperature": 0}, None, "`temperature` must be > 0"),
+    ("rho-zero", ["train", "--method", "rtd"], {"rho": 0}, None, "`rho` must be > 0"),
+    ("rho-above-one", ["train", "--method", "rtd"], {"rho": 1.5}, None, "`rho` must be <= 1"),
+    ("unknown-bn-policy", ["train", "--method", "ft"], {"train.bn_policy": "on"}, None, "`train.bn_policy` = 'on' is unknown"),
+    ("unknown-transform", ["ood"], {"ood.transforms": ["blur", "fog"]}, None, "`ood.transforms` has unknown entry 'fog'"),
+    ("unknown-font-family", ["data"], {"data.printed": ["DejaVu Sans", "Comic Sans Nowhere"]}, None,
+     "unknown font family 'Comic Sans Nowhere' in `data.printed`"),
+    ("family-in-two-splits", ["data"], {"data.handwriting_test": ["Kristi"]}, None,
+     "'Kristi' is in both `data.handwriting_val` and `data.handwriting_test`"),
+    ("unknown-ar-layer", ["cache"], {"ar_layer": "_blocks.99"}, None, "`ar_layer` = '_blocks.99' is not a module"),
+    ("stale-cache-layer", ["train", "--method", "rtd"], {"ar_layer": "_blocks.10"}, None,
+     "the teacher cache holds layer 'pooled' but `ar_layer` is '_blocks.10'"),
+    ("missing-key", ["train", "--method", "ft"], {"train.lr": None}, None, "missing key `train.lr`"),
+    ("missing-shard", ["train", "--method", "ft"], {}, ("delete", "data/vision/train.safetensors"),
+     "data shard data/vision/train.safetensors is missing"),
+    ("truncated-shard", ["evaluate", "--method", "ft"], {}, ("truncate", "data/vision/ood_test.safetensors"),
+     "data shard data/vision/ood_test.safetensors is unreadable"),
+    ("missing-model", ["evaluate", "--method", "rtd"], {}, ("delete", "models/rtd/model.safetensors"),
+     "model file models/rtd/model.safetensors is missing"),
+    ("corrupted-model", ["evaluate", "--method", "teacher"], {}, ("truncate", "models/teacher/model.safetensors"),
+     "model file models/teacher/model.safetensors is corrupted"),
+    ("corrupted-checkpoint", ["train", "--method", "ft"], {}, ("garbage", ".scratch/checkpoints/ft.pt"),
+     "checkpoint .scratch/checkpoints/ft.pt is corrupted"),
+    ("invalid-yaml", ["data"], {}, ("garbage", "params.yaml"), "params.yaml is not valid YAML"),
+]
+
+
+@pytest.fixture(scope="module")
+def work(tiny_repo, tmp_path_factory) -> Path:
+    dest = tmp_path_factory.mktemp("bad-input") / "repo"
+    shutil.copytree(tiny_repo, dest, ignore=shutil.ignore_patterns(".dvc", ".scratch", ".git"))
+    return dest
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes()
+            for sub in ("data", "models", "reports") for p in sorted((root / sub).rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_gives_one_clear_error(case, work, tiny_repo):
+    _, args, changes, action, message = case
+    params = tiny_params()
+    for key, value in changes.items():
+        if value is None:
+            *parents, last = key.split(".")
+            node = params
+            for k in parents:
+                node = node[k]
+            del node[last]
+        else:
+            _set(params, key, value)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    touched = None
+    if action is not None:
+        kind, rel = action
+        touched = work / rel
+        touched.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "delete":
+            touched.unlink()
+        elif kind == "truncate":
+            _truncate(touched)
+        else:
+            touched.write_text("::: not what it should be :::\n")
+    before = _snapshot(work)
+    try:
+        proc = subprocess.run([sys.executable, "-m", f"rtd.stages.{args[0]}", *args[1:]], cwd=work,
+                              env={**subprocess_env(), "PYTHONPATH": str(work / "src")}, capture_output=True, text=True)
+        lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert proc.returncode != 0
+        assert "Traceback" not in proc.stderr
+        assert len(lines) == 1 and lines[0].startswith("error ["), proc.stderr
+        assert message in lines[0], lines[0]
+        assert _snapshot(work) == before, "a failing stage must not write outputs"
+    finally:
+        if touched is not None:
+            original = tiny_repo / action[1]
+            if original.exists():
+                shutil.copy2(original, touched)
+            else:
+                touched.unlink(missing_ok=True)

@@ -1,0 +1,124 @@
+"""Sharing results: push to a remote, clone, pull (local directory and read-only HTTP), experiments."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import pipeline_outputs, run_dvc, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, env=subprocess_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, f"git {' '.join(args)} failed:\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def published(tiny_repo, tmp_path_factory):
+    """A published copy of the tiny project: committed, pushed to a bare git remote and a DVC remote."""
+    root = tmp_path_factory.mktemp("publish")
+    src = root / "src"
+    shutil.copytree(tiny_repo, src, ignore=shutil.ignore_patterns(".scratch"))
+    remote = root / "dvc-remote"
+    run_dvc(src, "remote", "add", "-d", "storage", str(remote))
+    _git(src, "add", "-A")
+    _git(src, "commit", "-qm", "tiny published run")
+    origin = root / "origin.git"
+    _git(root, "init", "-q", "--bare", str(origin))
+    _git(src, "remote", "add", "origin", str(origin))
+    _git(src, "push", "-q", "origin", "HEAD:refs/heads/main")
+    run_dvc(src, "push", "--run-cache")
+    return {"root": root, "src": src, "remote": remote, "origin": origin}
+
+
+def _clone(published: dict, name: str) -> Path:
+    dest = published["root"] / name
+    _git(published["root"], "clone", "-q", "--branch", "main", str(published["origin"]), str(dest))
+    return dest
+
+
+def test_pull_from_a_directory_remote_restores_every_output(published):
+    clone = _clone(published, "reviewer")
+    run_dvc(clone, "pull")
+    assert "up to date" in run_dvc(clone, "status")
+    assert pipeline_outputs(clone) == pipeline_outputs(published["src"])
+
+
+def test_pull_of_one_target(published):
+    clone = _clone(published, "one-target")
+    run_dvc(clone, "pull", "train_rtd")
+    assert (clone / "models/rtd/model.safetensors").read_bytes() == \
+        (published["src"] / "models/rtd/model.safetensors").read_bytes()
+    assert not (clone / "models/ft/model.safetensors").exists()
+
+
+@contextlib.contextmanager
+def _serve(directory: Path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_pull_through_a_read_only_http_remote(published):
+    clone = _clone(published, "http-reviewer")
+    with _serve(published["remote"]) as url:
+        run_dvc(clone, "remote", "add", "--local", "-d", "published-http", url)
+        run_dvc(clone, "pull")
+    assert "up to date" in run_dvc(clone, "status")
+    assert pipeline_outputs(clone) == pipeline_outputs(published["src"])
+
+
+def test_repro_pull_allow_missing_runs_nothing(published):
+    clone = _clone(published, "repro-pull")
+    out = run_dvc(clone, "repro", "--pull", "--allow-missing")
+    assert "Running stage" not in out
+
+
+def test_experiment_push_and_pull_through_a_bare_git_remote(published):
+    author = _clone(published, "exp-author")
+    run_dvc(author, "pull")
+    run_dvc(author, "exp", "run", "-n", "kd05", "-S", "lambda_kd=0.5")
+    run_dvc(author, "exp", "push", "origin", "kd05")
+    reader = _clone(published, "exp-reader")
+    run_dvc(reader, "exp", "pull", "origin", "kd05")
+    shown = run_dvc(reader, "exp", "show", "--md")
+    assert "kd05" in shown
+    run_dvc(reader, "exp", "apply", "kd05")
+    run_dvc(reader, "pull")
+    assert (reader / "models/rtd/model.safetensors").read_bytes() == \
+        (author / "models/rtd/model.safetensors").read_bytes()
+    assert "up to date" in run_dvc(reader, "status")
+
+
+def test_queued_grid_runs_every_experiment(published):
+    import time
+
+    work = _clone(published, "queue")
+    run_dvc(work, "pull")
+    run_dvc(work, "exp", "run", "--queue", "-S", "lambda_kd=0.1,0.5")
+    run_dvc(work, "queue", "start", "-j", "1")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = run_dvc(work, "queue", "status")
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(2)
+    assert status.count("Success") == 2, status
+    shown = run_dvc(work, "exp", "show", "--md")
+    assert "0.1" in shown and "0.5" in shown
