@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: setup fonts repro test clean-venv
+.PHONY: setup fonts repro test bench clean-venv
 
 setup: $(VENV)/.installed fonts
 
@@ -24,6 +24,9 @@ repro: setup
 
 test: setup
 	pytest -q
+
+bench: setup
+	python -m benchmarks.run --steps 15 --reps 3
 
 clean-venv:
 	rm -rf $(VENV)

@@ -86,8 +86,9 @@ def load_backbone(name: str, drop_connect: float = 0.0) -> tuple[nn.Module, int]
 
 
 def build_classifier(backbone: str, drop_connect: float = 0.0) -> Classifier:
+    """Backbone + a fresh linear head, in channels-last layout (saved files are layout-independent)."""
     net, dim = load_backbone(backbone, drop_connect)
-    return Classifier(net, dim)
+    return Classifier(net, dim).to(memory_format=torch.channels_last)
 
 
 def set_train_mode(model: nn.Module, bn_policy: str) -> None:

@@ -65,6 +65,25 @@ def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torc
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+def _forward(model: Classifier, x: torch.Tensor, n_id: int, layer: str | None,
+             split: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Student logits (and layer activations) on B_ID ∪ B_OOD.
+
+    With frozen BatchNorm every image is processed independently, so B_ID and B_OOD can go through
+    the network as two batches: the same function, but on the CPU the cost per image grows with the
+    batch size, and for |B_OOD| >= |B_ID|/2 two passes are cheaper than one (measured, 64 ID images,
+    2 threads: 0.53 vs 0.59 s at rho = 1, 0.39 vs 0.42 s at 0.5; at rho <= 0.25 one pass wins).
+    With training-mode BatchNorm the batch statistics must cover B_ID ∪ B_OOD, so one pass is used.
+    """
+    n_ood = len(x) - n_id
+    parts = [x[:n_id], x[n_id:]] if split and n_ood > 0 and 2 * n_ood >= n_id else [x]
+    outs = [model.forward_with_activation(p, layer) if layer is not None else (model(p), None) for p in parts]
+    logits = torch.cat([o[0] for o in outs]) if len(outs) > 1 else outs[0][0]
+    if layer is None:
+        return logits, None
+    return logits, (torch.cat([o[1] for o in outs]) if len(outs) > 1 else outs[0][1])
+
+
 def check_cache(model: Classifier, train: Split, cache: TeacherCache) -> None:
     """A method initialised from theta_T must reproduce the cached teacher logits before training."""
     logits, _ = predict(model, train.images[:8], 8)
@@ -192,10 +211,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                 x = torch.cat([x, to_float(ood_images[ood_idx])])
             counter = flop_counter() if st.step == 0 else None
             with counter if counter is not None else contextlib.nullcontext():
-                if method.uses_activation:
-                    logits, act = model.forward_with_activation(x, ar_layer)
-                else:
-                    logits, act = model(x), None
+                logits, act = _forward(model, x, n_id, ar_layer if method.uses_activation else None,
+                                       split=tp["bn_policy"] == "frozen")
                 out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx], logits_ood=logits[n_id:], act=act)
                 if online_teacher is not None and ood_idx is not None:
                     with torch.no_grad():

@@ -46,11 +46,15 @@ def load_split(path: str | Path) -> Split:
 
 
 def to_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """uint8 (N,C,H,W) -> float32 in [0, 1] with 3 channels (grey images are repeated)."""
+    """uint8 (N,C,H,W) -> float32 in [0, 1] with 3 channels (grey images are repeated), channels-last.
+
+    Channels-last is the layout the models run in: on the CPU it makes EfficientNet's training step
+    about 1.7x faster (benchmarks/run.py).
+    """
     x = torch.as_tensor(images).float().div_(255.0)
     if x.shape[1] == 1:
-        x = x.expand(-1, 3, -1, -1).contiguous()
-    return x
+        x = x.expand(-1, 3, -1, -1)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
