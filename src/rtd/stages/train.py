@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from ..config import load_params
     from ..data.splits import load_split
+    from ..errors import RTDError
     from ..io import load_arrays, seed_everything, shard_metadata, write_json, write_text
     from ..methods import build_method
     from ..models import build_classifier, check_layer, load_model, save_model
@@ -29,9 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     tp = params["train"]
     backbone = params["teacher"]["backbone"]
     seed_everything(params["seed"], params["num_threads"])
-    train_split = load_split("data/vision/train.safetensors")
-    id_val = load_split("data/vision/id_val.safetensors")
-    ood_val = load_split("data/vision/ood_val.safetensors")
+    inputs = [f"data/vision/{s}.safetensors" for s in ("train", "id_val", "ood_val")]
+    train_split, id_val, ood_val = (load_split(path) for path in inputs)
 
     if method.init == "teacher":
         model = load_model("models/teacher/model.safetensors", backbone, tp["drop_connect"])
@@ -41,20 +41,18 @@ def main(argv: list[str] | None = None) -> None:
     hparams: dict = {}
     if method.uses_ood:
         check_layer(model, params["ar_layer"])
-        arrays = load_arrays("data/vision/ood/train_ood.safetensors")
+        ood_path, cache_path = "data/vision/ood/train_ood.safetensors", "data/vision/teacher_cache.safetensors"
+        inputs += [ood_path, cache_path]
+        arrays = load_arrays(ood_path)
         ood = OODSet(arrays["images"], arrays["source"])
-        c = load_arrays("data/vision/teacher_cache.safetensors")
-        layer = shard_metadata("data/vision/teacher_cache.safetensors").get("ar_layer")
+        c = load_arrays(cache_path)
+        layer = shard_metadata(cache_path).get("ar_layer")
         if layer != params["ar_layer"]:
-            from ..errors import RTDError
             raise RTDError(f"the teacher cache holds layer {layer!r} but `ar_layer` is {params['ar_layer']!r}: "
                            "run `dvc repro cache`")
         cache = TeacherCache(*(torch.as_tensor(c[k]) for k in ("id_logits", "id_act", "ood_logits", "ood_act")))
         hparams = {k: params[k] for k in ("lambda_kd", "lambda_ar", "temperature", "kd_scale_t2", "rho", "ar_layer")}
 
-    inputs = ["data/vision/train.safetensors", "data/vision/id_val.safetensors", "data/vision/ood_val.safetensors"]
-    if method.uses_ood:
-        inputs += ["data/vision/ood/train_ood.safetensors", "data/vision/teacher_cache.safetensors"]
     key = _digest({"method": opts.method, "train": tp, "seed": params["seed"], "hparams": hparams,
                    "backbone": backbone, "threads": params["num_threads"]}, inputs)
     checkpointer = Checkpointer(f".scratch/checkpoints/{method.name}.pt", tp["checkpoint_every"], key)
