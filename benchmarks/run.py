@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> None:
     from rtd.data.splits import load_split, to_float
     from rtd.errors import RTDError
     from rtd.io import load_arrays, seed_everything
-    from rtd.methods import build_method
+    from rtd.arms import build_method
     from rtd.models import build_classifier, load_model
     from rtd.ood.vision import build_transforms
-    from rtd.train import OODSet, TeacherCache, train
+    from rtd.train import CACHE_PARTS, OODSet, TeacherCache, cache_path, train
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
@@ -91,12 +91,13 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params()
     tp = dict(params["train"])
-    seed_everything(params["seed"], params["num_threads"])
+    seed = params["seeds"][0]
+    seed_everything(seed, params["num_threads"])
     try:
         train_split = load_split("data/vision/train.safetensors")
         id_val = load_split("data/vision/id_val.safetensors")
         ood_arrays = load_arrays("data/vision/ood/train_ood.safetensors")
-        c = load_arrays("data/vision/teacher_cache.safetensors")
+        c = {part: load_arrays(cache_path(part))[part] for part in CACHE_PARTS}
     except RTDError as exc:
         sys.exit(f"error: {exc} (the benchmark needs `dvc repro cache` or `dvc pull cache` first)")
     bsz = tp["batch_size"]
@@ -106,8 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     sub = _subset(train_split, n)
     keep = ood_arrays["source"] < n
     ood = OODSet(ood_arrays["images"][keep], ood_arrays["source"][keep])
-    cache = TeacherCache(torch.as_tensor(c["id_logits"][:n]), torch.as_tensor(c["id_act"][:n]),
-                         torch.as_tensor(c["ood_logits"][keep]), torch.as_tensor(c["ood_act"][keep]))
+    cache = TeacherCache(id_logits=torch.as_tensor(c["id_logits"][:n]), id_act=torch.as_tensor(c["id_act"][:n]),
+                         ood_logits=torch.as_tensor(c["ood_logits"][keep]), ood_act=torch.as_tensor(c["ood_act"][keep]))
     tiny_val = _subset(id_val, 1)  # validation is not what is timed
     tp.update(epochs=1, patience=1)
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     for rep in range(opts.reps):
         for name, rho, online in configs:
             label = "ft" if name == "ft" else f"rtd rho={rho:g}" + (" teacher every step" if online else "")
-            method = build_method(name, params)
+            method = build_method(name, params, params["train"]["lr"] if name == "ft" else None)
             if method.init == "teacher":
                 model = build_classifier(params["teacher"]["backbone"])
                 model.load_state_dict(teacher.state_dict())
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             teacher_calls["n"] = 0
             with PeakRSS() as mem:
                 start = time.perf_counter()
-                result = train(model, method, sub, tiny_val, tiny_val, tp, params["seed"], rho=rho or 0.0,
+                result = train(model, method, sub, tiny_val, tiny_val, tp, seed, rho=rho or 0.0,
                                ar_layer=params["ar_layer"], ood=ood, cache=None if online else cache,
                                progress=False, online_teacher=teacher if online else None)
                 elapsed = time.perf_counter() - start

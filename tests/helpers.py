@@ -33,6 +33,11 @@ def tiny_params() -> dict:
     p["train"].update(epochs=2, patience=2, batch_size=16, warmup_steps=2, eval_batch_size=64, checkpoint_every=1)
     p["teacher"]["batch_size"] = 64
     p["eval"]["batch_size"] = 256
+    p["seeds"] = [0, 1]
+    p["ft_lrs"] = [1.0e-4]
+    p["lambda_ar_sweep"] = [1.0]
+    p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
+    p["analysis"].update(n_id=100, n_ood=120)
     return p
 
 

@@ -27,7 +27,18 @@ CASES = [
     ("temperature", -2.0, "temperature` must be > 0"),
     ("rho", 0.0, "rho` must be > 0"),
     ("rho", 1.5, "rho` must be <= 1"),
-    ("seed", 1.5, "seed` must be an integer"),
+    ("seeds", [], "`seeds` must be a non-empty list"),
+    ("seeds", [0, 0], "distinct non-negative integers"),
+    ("seeds", [0, 1.5], "distinct non-negative integers"),
+    ("wiseft.alphas", [0.0, 0.5, 1.2], "entry `1.2` must be <= 1"),
+    ("wiseft.alphas", [0.0, 0.5], "must include 1"),
+    ("ft_lrs", [3e-4], "`train.lr` = 0.0001 must be one of `ft_lrs`"),
+    ("ft_lrs", [1e-4, -1e-3], "must be > 0"),
+    ("lambda_ar_sweep", [], "must be a non-empty list of numbers"),
+    ("lora.rank", 0, "`lora.rank` must be >= 1"),
+    ("lora.target_modules", "((", "not a valid regular expression"),
+    ("sdft.temperature", 0, "`sdft.temperature` must be > 0"),
+    ("l2sp.alpha", -1, "`l2sp.alpha` must be >= 0"),
     ("train.bn_policy", "sometimes", "bn_policy"),
     ("train.lr", "fast", "must be a number"),
     ("ood.transforms", ["blur", "fog"], "unknown entry 'fog'"),
@@ -62,7 +73,7 @@ def test_stage_prints_one_line_and_exits_2_without_traceback(tmp_path):
     p = default_params()
     p["temperature"] = -1
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--method", "rtd"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--arm", "rtd", "--seed", "0"], cwd=tmp_path,
                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
@@ -72,6 +83,6 @@ def test_stage_prints_one_line_and_exits_2_without_traceback(tmp_path):
 
 def test_unknown_method_on_the_command_line(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(default_params()))
-    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--method", "sgd"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--arm", "sgd", "--seed", "0"], cwd=tmp_path,
                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 2 and "unknown method 'sgd'" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "unknown training arm 'sgd'" in proc.stderr and "Traceback" not in proc.stderr

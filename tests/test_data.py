@@ -60,3 +60,17 @@ def test_unknown_font_family_names_the_fix():
     families = discover_families(default_params()["data"]["font_dirs"])
     with pytest.raises(RTDError, match="unknown font family 'No Such Font'.*apt-get install"):
         resolve_families(["No Such Font"], families, "printed")
+
+
+def test_one_transform_class_makes_d_ood_of_that_class_only(tiny_benchmark):
+    """The per-transform ablation (`dvc exp run -S 'ood.transforms=[blur]'`) gets D_OOD of one class."""
+    from rtd.ood.vision import generate_ood
+
+    splits, _ = tiny_benchmark
+    train = splits["train"]
+    ood = generate_ood(train.images, train.labels, {**tiny_params()["ood"], "transforms": ["blur"]}, None)
+    assert set(ood["transform"].tolist()) == {0}
+    assert np.array_equal(ood["source"], np.arange(len(train)))
+    assert np.array_equal(ood["labels"], train.labels)
+    both = generate_ood(train.images, train.labels, {**tiny_params()["ood"], "transforms": ["blur", "noise"]}, None)
+    assert set(both["transform"].tolist()) == {0, 1}

@@ -8,8 +8,9 @@ import torch
 from rtd.data.fonts import build_font_benchmark
 from rtd.data.splits import to_float
 from rtd.errors import ParamError, RTDError
+from rtd.arms import TRAINED, build_method
 from rtd.losses import activation_loss, kd_loss
-from rtd.methods import RTD, FineTune, StepOutputs, build_method
+from rtd.methods import L2SP, LPFT, RTD, SDFT, AugOnly, FineTune, StepOutputs
 from rtd.models import build_classifier, predict
 from rtd.ood.vision import generate_ood
 from rtd.train import OODSet, TeacherCache, train
@@ -20,32 +21,102 @@ def _outputs():
     g = torch.Generator().manual_seed(0)
     return StepOutputs(
         logits_id=torch.randn(4, 10, generator=g), labels=torch.tensor([1, 2, 3, 4]),
-        logits_ood=torch.randn(2, 10, generator=g), act=torch.randn(6, 8, generator=g),
-        teacher_logits_ood=torch.randn(2, 10, generator=g), teacher_act=torch.randn(6, 8, generator=g))
+        logits_ood=torch.randn(2, 10, generator=g), labels_ood=torch.tensor([1, 2]), act=torch.randn(6, 8, generator=g),
+        teacher_logits_ood=torch.randn(2, 10, generator=g), teacher_act=torch.randn(6, 8, generator=g),
+        teacher_logits_id=torch.randn(4, 10, generator=g))
 
 
 def test_ft_objective_is_cross_entropy_only():
     out = _outputs()
-    terms = FineTune().objective(out)
+    terms = FineTune().objective(out, None)
     assert set(terms) == {"task", "total"}
     assert terms["total"].item() == pytest.approx(torch.nn.functional.cross_entropy(out.logits_id, out.labels).item())
 
 
 def test_rtd_objective_combines_the_three_terms():
     out = _outputs()
-    terms = RTD(lambda_kd=0.5, lambda_ar=3.0, temperature=4.0, kd_scale_t2=False).objective(out)
+    terms = RTD(lambda_kd=0.5, lambda_ar=3.0, temperature=4.0, kd_scale_t2=False).objective(out, None)
     kd = kd_loss(out.logits_ood, out.teacher_logits_ood, 4.0)
     ar = activation_loss(out.act, out.teacher_act)
     assert terms["kd"].item() == pytest.approx(kd.item())
     assert terms["ar"].item() == pytest.approx(ar.item())
     assert terms["total"].item() == pytest.approx(terms["task"].item() + 0.5 * kd.item() + 3.0 * ar.item(), rel=1e-6)
-    zero = RTD(0.0, 0.0, 4.0, False).objective(out)
-    assert zero["total"].item() == pytest.approx(FineTune().objective(out)["total"].item())
+    zero = RTD(0.0, 0.0, 4.0, False).objective(out, None)
+    assert set(zero) == {"task", "total"}  # a term with weight 0 is not computed
+    assert zero["total"].item() == pytest.approx(FineTune().objective(out, None)["total"].item())
 
 
-def test_build_method_rejects_unknown_names():
-    with pytest.raises(ParamError, match="unknown method 'lora'"):
-        build_method("lora", tiny_params())
+def test_kd_only_and_ar_only_drop_one_term():
+    out = _outputs()
+    kd_only = build_method("kd_only", {**tiny_params(), "lambda_kd": 0.5, "temperature": 4.0}).objective(out, None)
+    assert set(kd_only) == {"task", "kd", "total"}
+    assert kd_only["total"].item() == pytest.approx(kd_only["task"].item() + 0.5 * kd_loss(out.logits_ood, out.teacher_logits_ood, 4.0).item())
+    ar_only = build_method("ar_only", {**tiny_params(), "lambda_ar": 3.0}).objective(out, None)
+    assert set(ar_only) == {"task", "ar", "total"}
+    assert ar_only["total"].item() == pytest.approx(ar_only["task"].item() + 3.0 * activation_loss(out.act, out.teacher_act).item())
+
+
+def test_aug_only_is_cross_entropy_over_id_and_ood_with_true_labels():
+    # 2 ID examples + 1 OOD copy, logits chosen so each CE is a known log: CE = log(1 + 9 e^{-m}) for margin m
+    logits_id = torch.zeros(2, 10)
+    logits_id[0, 1] = math.log(9.0)          # p(label) = 9 / 18 = 1/2
+    logits_ood = torch.zeros(1, 10)          # uniform: p = 1/10
+    out = StepOutputs(logits_id=logits_id, labels=torch.tensor([1, 4]), logits_ood=logits_ood, labels_ood=torch.tensor([1]))
+    terms = AugOnly().objective(out, None)
+    expected = (math.log(2.0) + math.log(10.0) + math.log(10.0)) / 3   # mean over B_ID ∪ B_OOD
+    assert terms["total"].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sdft_targets_soft_where_teacher_right_one_hot_elsewhere():
+    # teacher right on example 0 (label 0), wrong on example 1 (label 1, teacher says 0)
+    t = torch.tensor([[2.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    y = torch.tensor([0, 1])
+    T = 2.0
+    p0 = math.e / (math.e + 2.0)  # softmax([1, 0, 0])[0]
+    from rtd.losses import sdft_targets
+
+    targets = sdft_targets(t, y, T)
+    assert targets[0].tolist() == pytest.approx([p0, (1 - p0) / 2, (1 - p0) / 2])
+    assert targets[1].tolist() == [0.0, 1.0, 0.0]
+    # the objective: cross-entropy of the student (uniform logits: log p = -log 3 everywhere) against them
+    out = StepOutputs(logits_id=torch.zeros(2, 3), labels=y, teacher_logits_id=t)
+    assert SDFT(T).objective(out, None)["total"].item() == pytest.approx(math.log(3.0), rel=1e-6)
+    student = torch.tensor([[0.0, 0.0, 0.0], [0.0, math.log(2.0), 0.0]])  # p(1 | x_1) = 2/4
+    out = StepOutputs(logits_id=student, labels=y, teacher_logits_id=t)
+    assert SDFT(T).objective(out, None)["total"].item() == pytest.approx((math.log(3.0) + math.log(2.0)) / 2, rel=1e-6)
+
+
+def test_l2sp_penalises_the_distance_to_the_starting_weights():
+    model = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[1.0, 2.0]]))
+        model.bias.fill_(0.5)
+    method = L2SP(alpha=0.1)
+    method.prepare(model)
+    with torch.no_grad():
+        model.weight.add_(torch.tensor([[3.0, 0.0]]))   # distance^2 = 9 + 16 = 25
+        model.bias.add_(-4.0)
+    out = StepOutputs(logits_id=torch.zeros(1, 10), labels=torch.tensor([0]))
+    terms = method.objective(out, model)
+    assert terms["l2sp"].item() == pytest.approx(25.0)
+    assert terms["total"].item() == pytest.approx(math.log(10.0) + 0.05 * 25.0, rel=1e-6)
+    assert not L2SP.decoupled_weight_decay  # the penalty replaces weight decay, as in the paper
+
+
+def test_build_method_matches_the_arm_registry():
+    params = tiny_params()
+    for name, arm in TRAINED.items():
+        variant = params[arm.sweep][0] if arm.sweep else None
+        method = build_method(name, params, variant)
+        assert method.name == name
+        assert (method.init == "teacher") == arm.init_teacher, name
+        assert method.uses_ood == arm.ood, name
+        assert set(method.teacher_outputs) <= set(arm.cache), name
+    assert isinstance(build_method("lpft", params), LPFT) and build_method("ft", params, 3e-4).lr == 3e-4
+    with pytest.raises(ParamError, match="unknown training arm 'nope'"):
+        build_method("nope", params)
+    with pytest.raises(ParamError, match="needs --lr"):
+        build_method("ft", params)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +129,7 @@ def tiny():
     ood = generate_ood(splits["train"].images, splits["train"].labels, {**params["ood"], "transforms": ["blur", "noise"]}, None)
     id_logits, id_act = predict(teacher, splits["train"].images, 64, layer="pooled")
     ood_logits, ood_act = predict(teacher, ood["images"], 64, layer="pooled")
-    cache = TeacherCache(id_logits, id_act, ood_logits, ood_act)
+    cache = TeacherCache(id_logits=id_logits, id_act=id_act, ood_logits=ood_logits, ood_act=ood_act)
     return params, splits, teacher, OODSet(ood["images"], ood["source"]), cache
 
 
@@ -90,7 +161,7 @@ def test_rtd_training_moves_the_student(tiny):
 
 def test_non_finite_loss_stops_with_step_and_terms(tiny):
     class Broken(FineTune):
-        def objective(self, out):
+        def objective(self, out, model):
             nan = torch.tensor(float("nan"), requires_grad=True)
             return {"task": nan, "total": nan}
 
@@ -100,7 +171,7 @@ def test_non_finite_loss_stops_with_step_and_terms(tiny):
 
 def test_stale_teacher_cache_is_detected(tiny):
     params, splits, teacher, ood, cache = tiny
-    bad = TeacherCache(cache.id_logits + 1.0, cache.id_act, cache.ood_logits, cache.ood_act)
+    bad = TeacherCache(id_logits=cache.id_logits + 1.0, id_act=cache.id_act, ood_logits=cache.ood_logits, ood_act=cache.ood_act)
     with pytest.raises(RTDError, match="dvc repro cache"):
         _train((params, splits, teacher, ood, bad), RTD(1.0, 1.0, 2.0, False), lr=1e-4)
 

@@ -15,20 +15,47 @@ from tests.helpers import ROOT, run_dvc, subprocess_env, pipeline_outputs, tiny_
 pytestmark = pytest.mark.slow
 
 
-def test_repro_writes_metrics_for_every_method(tiny_repo):
+def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
-    assert set(metrics["vision"]) == {"teacher", "ft", "rtd"}
-    for m in metrics["vision"].values():
+    rows = {"teacher", "ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft_oodval", "aug_only",
+            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "wiseft_rtd", "wiseft_rtd_oodval"}
+    assert set(metrics["vision"]) == rows
+    seeds = tiny_params()["seeds"]
+    for name, m in metrics["vision"].items():
         assert 0.0 <= m["id_acc"] <= 1.0 and 0.0 <= m["ood_acc"] <= 1.0
         assert set(m["ood_domains"]) == {"handwriting", "decorative", "sklearn_digits"}
         assert m["gap"] == pytest.approx(m["id_acc"] - m["ood_acc"], abs=2e-6)
+        assert m["n_runs"] == (1 if name == "teacher" else len(seeds)), name
+        assert (m["ood_acc_std"] is None) == (name == "teacher")
     ft, rtd = metrics["vision"]["ft"], metrics["vision"]["rtd"]
     # RTD also passes ceil(rho * B) OOD images per step: more FLOPs than FT
     assert rtd["flops_rel_ft"] > 1.0 and ft["flops_rel_ft"] == 1.0
+    assert metrics["vision"]["lora"]["trainable_params"] < ft["trainable_params"]
+    assert set(metrics["significance"]["rtd_vs_ft"]["ood_acc"]) == {"n", "mean_diff", "t", "p"}
     results = (tiny_repo / "reports/results.md").read_text()
-    assert "| RTD |" in results and "sklearn digits" in results
-    log = (tiny_repo / "reports/train/rtd.tsv").read_text().splitlines()
-    assert log[0].split("\t")[:7] == ["epoch", "step", "lr", "task", "kd", "ar", "total"]
+    assert "| RTD |" in results and "sklearn digits" in results and " ± " in results and "Paired t-test" in results
+    log = (tiny_repo / "reports/train/rtd/seed0.tsv").read_text().splitlines()
+    assert log[0].split("\t")[:8] == ["epoch", "step", "lr", "task", "kd", "ar", "l2sp", "total"]
+    assert (tiny_repo / "models/lora/seed0/adapter.safetensors").stat().st_size > 0
+    wise = json.loads((tiny_repo / "reports/eval/wiseft_rtd.json").read_text())
+    assert [p["alpha"] for p in wise["runs"]["seed0"]["curve"]] == tiny_params()["wiseft"]["alphas"]
+
+
+def test_every_figure_is_written_and_embedded(tiny_repo):
+    from rtd.figures import FIGURES
+
+    results = (tiny_repo / "reports/results.md").read_text()
+    for name in FIGURES:
+        png = tiny_repo / f"reports/figures/{name}.png"
+        assert png.stat().st_size > 10_000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](figures/{name}.png)" in results
+    cka = json.loads((tiny_repo / "reports/analysis/cka.json").read_text())
+    assert set(cka["models"]) >= {"ft", "rtd", "lpft", "lora"}
+    for values in cka["models"].values():
+        for where in ("id", "ood"):
+            assert all(0.0 <= v <= 1.0 + 1e-9 for v in values[where].values())
+    assert "Linear CKA with the teacher" in results
 
 
 def test_second_repro_runs_nothing_and_status_is_clean(tiny_repo):
@@ -37,16 +64,20 @@ def test_second_repro_runs_nothing_and_status_is_clean(tiny_repo):
     assert "up to date" in run_dvc(tiny_repo, "status")
 
 
-def test_lambda_kd_change_reruns_only_rtd(tiny_repo):
+def test_lambda_kd_change_reruns_only_the_arms_that_use_it(tiny_repo):
     params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
     before = pipeline_outputs(tiny_repo)
     params["lambda_kd"] = 0.5
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run_dvc(tiny_repo, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran <= {"train_rtd", "evaluate@rtd", "report"} and "train_rtd" in ran
+    allowed = {"evaluate@rtd", "evaluate@kd_only", "evaluate_rtd_ar", "wiseft_rtd", "analysis", "report"}
+    allowed |= {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in tiny_params()["seeds"]}
+    allowed |= {f"train_rtd_ar@{s}-{v}" for s in tiny_params()["seeds"] for v in tiny_params()["lambda_ar_sweep"]}
+    assert ran <= allowed and "train_rtd@0" in ran and "train_kd_only@1" in ran, sorted(ran)
     after = pipeline_outputs(tiny_repo)
-    assert after["models/ft/model.safetensors"] == before["models/ft/model.safetensors"]
+    for arm in ("ft/lr0.0001", "lpft", "lora", "sdft", "l2sp", "aug_only", "ar_only"):
+        assert after[f"models/{arm}/seed0/model.safetensors"] == before[f"models/{arm}/seed0/model.safetensors"]
     params["lambda_kd"] = tiny_params()["lambda_kd"]
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run_dvc(tiny_repo, "repro")
@@ -54,8 +85,10 @@ def test_lambda_kd_change_reruns_only_rtd(tiny_repo):
 
 
 def test_forced_rerun_is_byte_identical(tiny_repo):
+    # one stage of every kind (a full forced rerun of all ~40 stages would double the suite's time)
     before = pipeline_outputs(tiny_repo)
-    run_dvc(tiny_repo, "repro", "--force")
+    for stage in ("teacher", "ood", "train_rtd@1", "train_lora@0", "evaluate@rtd", "wiseft_rtd", "analysis", "report"):
+        run_dvc(tiny_repo, "repro", "--force", "--single-item", stage)
     after = pipeline_outputs(tiny_repo)
     changed = [p for p in before if before[p] != after[p]]
     assert not changed, f"outputs differ between two runs: {changed}"
@@ -67,8 +100,8 @@ def test_training_killed_with_sigkill_resumes_to_identical_outputs(tiny_repo, tm
 
     work = tmp_path / "killed"
     shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
-    ckpt = work / ".scratch/checkpoints/rtd.pt"
-    cmd = [sys.executable, "-m", "rtd.stages.train", "--method", "rtd"]
+    ckpt = work / ".scratch/checkpoints/rtd/seed1.pt"
+    cmd = [sys.executable, "-m", "rtd.stages.train", "--arm", "rtd", "--seed", "1"]
     env = {**subprocess_env(), "PYTHONPATH": str(work / "src")}
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -82,16 +115,16 @@ def test_training_killed_with_sigkill_resumes_to_identical_outputs(tiny_repo, tm
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stderr
     assert not ckpt.exists(), "the checkpoint must be deleted once training finishes"
-    for rel in ("models/rtd/model.safetensors", "models/rtd/train_stats.json", "reports/train/rtd.tsv"):
+    for rel in ("models/rtd/seed1/model.safetensors", "models/rtd/seed1/train_stats.json", "reports/train/rtd/seed1.tsv"):
         assert (work / rel).read_bytes() == (tiny_repo / rel).read_bytes(), f"{rel} differs after resume"
 
 
 def test_corrupted_checkpoint_stops_with_a_message(tiny_repo, tmp_path):
     work = tmp_path / "corrupt"
     shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
-    (work / ".scratch/checkpoints").mkdir(parents=True)
-    (work / ".scratch/checkpoints/ft.pt").write_bytes(b"not a checkpoint")
-    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--method", "ft"], cwd=work,
+    (work / ".scratch/checkpoints/lpft").mkdir(parents=True)
+    (work / ".scratch/checkpoints/lpft/seed0.pt").write_bytes(b"not a checkpoint")
+    proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--arm", "lpft", "--seed", "0"], cwd=work,
                           env={**subprocess_env(), "PYTHONPATH": str(work / "src")}, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "checkpoint .scratch/checkpoints/ft.pt is corrupted" in proc.stderr and "rm " in proc.stderr
+    assert "checkpoint .scratch/checkpoints/lpft/seed0.pt is corrupted" in proc.stderr and "rm " in proc.stderr

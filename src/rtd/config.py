@@ -1,6 +1,7 @@
 """Load ``params.yaml`` and validate it once, before any work, with one clear message per error."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import yaml
 from .errors import ParamError
 
 TRACKS = ("vision",)
-METHODS = ("ft", "rtd")
+# report rows; src/rtd/arms.py defines them (a test keeps the two in step)
+METHODS = ("ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
+           "rtd", "rtd_ar", "wiseft_rtd")
 OOD_TRANSFORMS = ("blur", "color", "jpeg", "motion", "noise", "pgd")
 BN_POLICIES = ("frozen", "train")
 BACKBONES = ("efficientnet-lite0",)
@@ -40,9 +43,12 @@ def _get(params: dict, dotted: str) -> Any:
     return node
 
 
-def _number(params: dict, key: str, *, lo: float | None = None, hi: float | None = None,
-            lo_open: bool = False, integer: bool = False) -> float:
-    value = _get(params, key)
+def _number(params: dict, key: str, **bounds) -> float:
+    return _check_number(key, _get(params, key), **bounds)
+
+
+def _check_number(key: str, value: Any, *, lo: float | None = None, hi: float | None = None,
+                  lo_open: bool = False, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
         raise ParamError(f"params.yaml: `{key}` must be {kind}, got {value!r}")
@@ -88,6 +94,18 @@ def _name_list(params: dict, key: str, *, allowed: tuple[str, ...] | None = None
     return value
 
 
+def _number_list(params: dict, key: str, **bounds) -> list:
+    """A non-empty list of distinct numbers, each within ``bounds`` (as for ``_number``)."""
+    value = _get(params, key)
+    if not isinstance(value, list) or not value:
+        raise ParamError(f"params.yaml: `{key}` must be a non-empty list of numbers, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ParamError(f"params.yaml: `{key}` lists a value twice: {value!r}")
+    for v in value:
+        _check_number(f"{key}` entry `{v!r}", v, **bounds)
+    return value
+
+
 def validate(params: Any) -> None:
     """Check every key the pipeline reads; the first problem raises ParamError."""
     if not isinstance(params, dict):
@@ -95,7 +113,11 @@ def validate(params: Any) -> None:
     _choice(params, "track", TRACKS)
     _name_list(params, "methods", allowed=METHODS)
     _number(params, "num_threads", lo=1, integer=True)
-    _number(params, "seed", lo=0, integer=True)
+    seeds = _get(params, "seeds")
+    if not isinstance(seeds, list) or not seeds:
+        raise ParamError(f"params.yaml: `seeds` must be a non-empty list of seeds, e.g. [0, 1, 2]; got {seeds!r}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ParamError(f"params.yaml: `seeds` must be distinct non-negative integers, got {seeds!r}")
     _number(params, "lambda_kd", lo=0)
     _number(params, "lambda_ar", lo=0)
     _number(params, "temperature", lo=0, lo_open=True)
@@ -105,6 +127,29 @@ def validate(params: Any) -> None:
     layer = _get(params, "ar_layer")
     if not isinstance(layer, str) or not layer:
         raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")
+
+    _number_list(params, "lambda_ar_sweep", lo=0)
+    _number_list(params, "ft_lrs", lo=0, lo_open=True)
+    if _number(params, "train.lr", lo=0, lo_open=True) not in _get(params, "ft_lrs"):
+        raise ParamError(f"params.yaml: `train.lr` = {_get(params, 'train.lr')} must be one of `ft_lrs` = "
+                         f"{_get(params, 'ft_lrs')!r} (the `ft` row is FT at train.lr; `ft_tuned` picks among ft_lrs)")
+    _number(params, "lora.rank", lo=1, integer=True)
+    _number(params, "lora.alpha", lo=0, lo_open=True)
+    _number(params, "lora.dropout", lo=0, hi=0.99)
+    _number(params, "lora.lr", lo=0, lo_open=True)
+    target = _get(params, "lora.target_modules")
+    if not isinstance(target, str) or not target:
+        raise ParamError("params.yaml: `lora.target_modules` must be a regular expression over module names")
+    try:
+        re.compile(target)
+    except re.error as exc:
+        raise ParamError(f"params.yaml: `lora.target_modules` is not a valid regular expression ({exc})") from exc
+    _number(params, "sdft.temperature", lo=0, lo_open=True)
+    _number(params, "l2sp.alpha", lo=0)
+    _number_list(params, "wiseft.alphas", lo=0, hi=1)
+    for end in (0.0, 1.0):
+        if end not in _get(params, "wiseft.alphas"):
+            raise ParamError(f"params.yaml: `wiseft.alphas` must include {end:g} (the endpoints θ_T and the fine-tuned model)")
 
     _number(params, "data.seed", lo=0, integer=True)
     _number(params, "data.image_size", lo=16, integer=True)
@@ -164,6 +209,12 @@ def validate(params: Any) -> None:
     _number(params, "train.drop_connect", lo=0, hi=0.9)
     _number(params, "train.eval_batch_size", lo=1, integer=True)
     _number(params, "train.checkpoint_every", lo=1, integer=True)
+
+    _number(params, "analysis.seed", lo=0, integer=True)
+    _number(params, "analysis.n_id", lo=10, integer=True)
+    _number(params, "analysis.n_ood", lo=10, integer=True)
+    _name_list(params, "analysis.layers")
+    _number(params, "analysis.tsne_perplexity", lo=1)
 
     _number(params, "eval.ece_bins", lo=1, integer=True)
     _number(params, "eval.batch_size", lo=1, integer=True)

@@ -9,8 +9,11 @@ from .models import Classifier, predict
 
 
 def evaluate_splits(model: Classifier, id_test: Split, ood_val: Split, ood_test: Split,
-                    batch_size: int, ece_bins: int) -> dict:
-    """ID accuracy and ECE; OOD accuracy per domain, pooled (over ood_test examples) and worst; the gap."""
+                    batch_size: int, ece_bins: int, id_val: Split | None = None) -> dict:
+    """ID accuracy and ECE; OOD accuracy per domain, pooled (over ood_test examples) and worst; the gap.
+
+    With ``id_val``, its accuracy too (`id_val_acc`, for model selection such as WiSE-FT's alpha).
+    """
     id_logits, _ = predict(model, id_test.images, batch_size)
     id_y = torch.as_tensor(id_test.labels)
     ood_logits, _ = predict(model, ood_test.images, batch_size)
@@ -24,7 +27,11 @@ def evaluate_splits(model: Classifier, id_test: Split, ood_val: Split, ood_test:
     id_acc = accuracy(id_logits, id_y)
     ood_acc = accuracy(ood_logits, ood_y)
     worst = min(domains, key=domains.get)
+    extra = {}
+    if id_val is not None:
+        extra["id_val_acc"] = accuracy(predict(model, id_val.images, batch_size)[0], torch.as_tensor(id_val.labels))
     return {
+        **extra,
         "id_acc": id_acc,
         "ood_acc": ood_acc,
         "gap": robustness_gap(id_acc, ood_acc),
@@ -47,3 +54,13 @@ def rounded(obj, digits: int = 6):
     if isinstance(obj, list):
         return [rounded(v, digits) for v in obj]
     return obj
+
+
+EVAL_SPLITS = ("id_val", "id_test", "ood_val", "ood_test")
+
+
+def load_eval_splits() -> dict[str, Split]:
+    """The evaluation splits of the vision track."""
+    from .data.splits import load_split
+
+    return {s: load_split(f"data/vision/{s}.safetensors") for s in EVAL_SPLITS}

@@ -47,7 +47,16 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text())
+    """Read a JSON output; a missing or corrupted file raises an RTDError naming the fix."""
+    from .errors import RTDError
+
+    path = Path(path)
+    if not path.is_file():
+        raise RTDError(f"{path} is missing: run `dvc repro` (or `dvc pull`) to produce it")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise RTDError(f"{path} is corrupted ({exc}): delete it and run `dvc repro`") from exc
 
 
 def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:

@@ -30,3 +30,24 @@ def activation_loss(student_act: torch.Tensor, teacher_act: torch.Tensor) -> tor
         raise ValueError(f"activation shapes differ: student {tuple(student_act.shape)}, teacher {tuple(teacher_act.shape)}")
     batch, dim = student_act.shape[0], student_act[0].numel()
     return (student_act - teacher_act).pow(2).sum() / (batch * dim)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over the batch of -sum_c p_c log softmax(z)_c for target distributions ``targets``."""
+    return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def sdft_targets(teacher_logits: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SDFT targets for classification: softmax(z_T / T) where the teacher's top-1 equals the label,
+    the one-hot label elsewhere (the classifier analogue of keeping only correct self-rewrites)."""
+    soft = F.softmax(teacher_logits / temperature, dim=1)
+    hard = F.one_hot(labels, teacher_logits.shape[1]).to(soft.dtype)
+    keep = (teacher_logits.argmax(dim=1) == labels).unsqueeze(1)
+    return torch.where(keep, soft, hard)
+
+
+def l2sp_penalty(params: list[torch.Tensor], reference: list[torch.Tensor]) -> torch.Tensor:
+    """||theta - theta_0||^2 summed over every parameter tensor (L2-SP, Li et al. 2018)."""
+    if len(params) != len(reference):
+        raise ValueError(f"{len(params)} parameters but {len(reference)} reference tensors")
+    return sum(((p - r) ** 2).sum() for p, r in zip(params, reference))

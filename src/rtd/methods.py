@@ -2,7 +2,8 @@
 
 Every method runs through the one loop in ``train.py``. A method sees a ``StepOutputs`` (the
 student's outputs on B_ID and, if it asks for one, on B_OOD, plus the cached teacher outputs for
-the same examples) and returns its loss terms; ``total`` is what is minimised.
+the same examples) and returns its loss terms; ``total`` is what is minimised. Terms a method does
+not use are absent (logged as NaN).
 """
 from __future__ import annotations
 
@@ -11,17 +12,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import METHODS
-from .errors import ParamError
-from .losses import activation_loss, kd_loss, task_loss
+from .losses import activation_loss, kd_loss, l2sp_penalty, sdft_targets, soft_cross_entropy, task_loss
 
 
 @dataclass
 class StepOutputs:
-    logits_id: torch.Tensor                 # student logits on B_ID
-    labels: torch.Tensor                    # labels of B_ID
-    logits_ood: torch.Tensor | None = None  # student logits on B_OOD
-    act: torch.Tensor | None = None         # student activations at layer l on B_ID ∪ B_OOD
+    logits_id: torch.Tensor                  # student logits on B_ID
+    labels: torch.Tensor                     # labels of B_ID
+    logits_ood: torch.Tensor | None = None   # student logits on B_OOD
+    labels_ood: torch.Tensor | None = None   # labels of the ID images B_OOD was made from
+    act: torch.Tensor | None = None          # student activations at layer l on B_ID ∪ B_OOD
+    teacher_logits_id: torch.Tensor | None = None
     teacher_logits_ood: torch.Tensor | None = None
     teacher_act: torch.Tensor | None = None
 
@@ -31,14 +32,23 @@ class Method:
 
     name = "base"
     init = "pretrained"      # "pretrained": pretrained backbone + new random head; "teacher": theta_T
-    uses_ood = False         # draws B_OOD from D_OOD each step (|B_OOD| = ceil(rho |B_ID|))
-    uses_activation = False  # needs the activation at `ar_layer`
+    uses_ood = False         # draws B_OOD = OOD-style copies of ceil(rho |B_ID|) images of B_ID
+    uses_activation = False  # needs the student's activation at `ar_layer`
+    teacher_outputs: tuple[str, ...] = ()   # cached teacher outputs read: id_logits, ood_logits, id_act, ood_act
+    decoupled_weight_decay = True           # AdamW's weight decay towards 0 (off where the objective regularises)
+    lr: float | None = None                 # learning rate; None: `train.lr`
 
-    def set_trainable(self, model: nn.Module) -> None:
+    def prepare(self, model: nn.Module) -> nn.Module:
+        """Called once before training: set which parameters train (all, by default)."""
         for p in model.parameters():
             p.requires_grad_(True)
+        return model
 
-    def objective(self, out: StepOutputs) -> dict[str, torch.Tensor]:
+    def finalize(self, model: nn.Module) -> nn.Module:
+        """Called after training: the plain Classifier to save and evaluate."""
+        return model
+
+    def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -47,8 +57,85 @@ class FineTune(Method):
 
     name = "ft"
 
-    def objective(self, out: StepOutputs) -> dict[str, torch.Tensor]:
+    def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
         task = task_loss(out.logits_id, out.labels)
+        return {"task": task, "total": task}
+
+
+class LPFT(FineTune):
+    """LP-FT (Kumar et al. 2022): linear probe first (the teacher's head), then full fine-tuning.
+
+    RTD's exact initialisation without distillation: RTD's gain is read against it as well as FT.
+    """
+
+    name = "lpft"
+    init = "teacher"
+
+
+class SDFT(Method):
+    """SDFT (Yang et al. 2024) adapted to classification (see ``losses.sdft_targets``).
+
+    SDFT has the model rewrite its own targets and keeps a rewrite when it agrees with the gold label.
+    For a classifier the "rewrite" is the pre-fine-tuning model's temperature-scaled distribution,
+    used where its top-1 equals the label (the one-hot label elsewhere); targets come from the
+    teacher cache, computed once, and the model (initialised from theta_T) is trained with
+    cross-entropy against them.
+    """
+
+    name = "sdft"
+    init = "teacher"
+    teacher_outputs = ("id_logits",)
+
+    def __init__(self, temperature: float):
+        self.temperature = temperature
+
+    def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
+        targets = sdft_targets(out.teacher_logits_id, out.labels, self.temperature)
+        task = soft_cross_entropy(out.logits_id, targets)
+        return {"task": task, "total": task}
+
+
+class L2SP(FineTune):
+    """L2-SP (Li et al. 2018): CE + alpha/2 ||theta - theta_0||^2 with theta_0 = theta_T.
+
+    Initialised from theta_T like RTD, so it controls for "stay close to the teacher in weight space"
+    against RTD's "stay close in function space". The paper's penalty replaces weight decay, so
+    AdamW's decoupled decay is off; theta_0 includes the probe head (the paper's separate L2 on a new
+    head does not apply: the head is not new here).
+    """
+
+    name = "l2sp"
+    init = "teacher"
+    decoupled_weight_decay = False
+
+    def __init__(self, alpha: float):
+        self.alpha = alpha
+        self.reference: list[torch.Tensor] = []
+
+    def prepare(self, model: nn.Module) -> nn.Module:
+        model = super().prepare(model)
+        self.reference = [p.detach().clone() for p in model.parameters()]
+        return model
+
+    def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
+        task = task_loss(out.logits_id, out.labels)
+        penalty = l2sp_penalty(list(model.parameters()), self.reference)
+        return {"task": task, "l2sp": penalty, "total": task + 0.5 * self.alpha * penalty}
+
+
+class AugOnly(Method):
+    """Control: RTD's OOD-style inputs as plain augmented data with their true labels, no teacher.
+
+    Same initialisation (theta_T), same B_OOD (copies of ceil(rho |B_ID|) images of B_ID):
+    L = CE over B_ID ∪ B_OOD. Without it, a gain of RTD cannot be credited to the teacher.
+    """
+
+    name = "aug_only"
+    init = "teacher"
+    uses_ood = True
+
+    def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
+        task = task_loss(torch.cat([out.logits_id, out.logits_ood]), torch.cat([out.labels, out.labels_ood]))
         return {"task": task, "total": task}
 
 
@@ -58,28 +145,30 @@ class RTD(Method):
     L = CE(z_S(x), y) on B_ID + lambda_KD KL(q_T || q_S) at temperature T on B_OOD
         + lambda_AR 1/(|B| d_l) sum ||a_T - a_S||^2 over B = B_ID ∪ B_OOD.
     Teacher outputs come from the cache stage; the teacher is never run during training.
+    A term whose weight is 0 is not computed (``kd_only``: lambda_AR = 0; ``ar_only``: lambda_KD = 0).
     """
 
     name = "rtd"
     init = "teacher"
     uses_ood = True
-    uses_activation = True
 
-    def __init__(self, lambda_kd: float, lambda_ar: float, temperature: float, kd_scale_t2: bool):
+    def __init__(self, lambda_kd: float, lambda_ar: float, temperature: float, kd_scale_t2: bool, name: str = "rtd"):
         self.lambda_kd, self.lambda_ar = lambda_kd, lambda_ar
         self.temperature, self.kd_scale_t2 = temperature, kd_scale_t2
+        self.name = name
+        self.uses_activation = lambda_ar > 0
+        self.teacher_outputs = ("id_logits",) + (("ood_logits",) if lambda_kd > 0 else ()) + \
+            (("id_act", "ood_act") if lambda_ar > 0 else ())
 
-    def objective(self, out: StepOutputs) -> dict[str, torch.Tensor]:
+    def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
         task = task_loss(out.logits_id, out.labels)
-        kd = kd_loss(out.logits_ood, out.teacher_logits_ood, self.temperature, self.kd_scale_t2)
-        ar = activation_loss(out.act, out.teacher_act)
-        return {"task": task, "kd": kd, "ar": ar, "total": task + self.lambda_kd * kd + self.lambda_ar * ar}
-
-
-def build_method(name: str, params: dict) -> Method:
-    """The method named ``name``, configured from the params it reads."""
-    if name == "ft":
-        return FineTune()
-    if name == "rtd":
-        return RTD(params["lambda_kd"], params["lambda_ar"], params["temperature"], params["kd_scale_t2"])
-    raise ParamError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+        terms = {"task": task}
+        total = task
+        if self.lambda_kd > 0:
+            terms["kd"] = kd_loss(out.logits_ood, out.teacher_logits_ood, self.temperature, self.kd_scale_t2)
+            total = total + self.lambda_kd * terms["kd"]
+        if self.lambda_ar > 0:
+            terms["ar"] = activation_loss(out.act, out.teacher_act)
+            total = total + self.lambda_ar * terms["ar"]
+        terms["total"] = total
+        return terms

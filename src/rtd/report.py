@@ -1,16 +1,19 @@
-"""reports/metrics.json and reports/results.md from the per-method evaluation files."""
+"""reports/metrics.json and reports/results.md from the per-arm evaluation files (mean ± std over seeds)."""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
-METHOD_LABELS = {
-    "teacher": "Teacher (pretrained + linear probe)",
-    "ft": "FT (standard fine-tuning)",
-    "rtd": "RTD",
-}
+from .arms import DERIVED, TRAINED, best_variant, log_path
+from .metrics import aggregate_runs, paired_ttest
+
 DOMAIN_LABELS = {"handwriting": "handwriting fonts", "decorative": "decorative fonts", "sklearn_digits": "sklearn digits"}
-TERMS = ("task", "kd", "ar")
+TERMS = ("task", "kd", "ar", "l2sp")
+# columns of the main table: key, header, higher is better
+COLUMNS = (("id_acc", "ID acc", True), ("ood_acc", "OOD acc", True), ("ood_worst_acc", "worst OOD domain", True),
+           ("gap", "gap", False), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
+COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "wiseft_ft"),
+               ("wiseft_rtd", "wiseft_ft"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
@@ -19,66 +22,208 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f, delimiter="\t")]
 
 
-def build_metrics(track: str, evals: dict[str, dict]) -> dict:
-    """``{track: {method: {...}}}`` with FLOPs per step relative to FT where FT was trained."""
-    ft_flops = evals.get("ft", {}).get("flops_per_step")
-    out = {}
-    for method, m in evals.items():
-        m = dict(m)
+def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dict[str, dict]:
+    """Report rows -> ``{"label", "runs": [per-seed metrics], "seeds"}``; rows of swept arms get one per value.
+
+    `ft` is FT at `train.lr`; `ft_tuned` the lr with the best mean id_val accuracy; WiSE-FT rows take,
+    per seed, the curve point at the alpha chosen on id_val (and, labelled, on ood_val).
+    """
+    rows: dict[str, dict] = {"teacher": {"label": "Teacher (pretrained + linear probe)",
+                                         "runs": list(evals["teacher"]["runs"].values()), "seeds": [None]}}
+    for method in methods:
+        if method in ("ft", "ft_tuned"):
+            runs = list(evals["ft"]["runs"].values())
+            if method == "ft":
+                lr = params["train"]["lr"]
+            else:
+                lr = best_variant({v: [r["best_id_val_acc"] for r in runs if r["variant"] == v] for v in params["ft_lrs"]})
+            label = TRAINED["ft"].label if method == "ft" else f"{DERIVED['ft_tuned']} (lr = {lr:g})"
+            chosen = [r for r in runs if r["variant"] == lr]
+            rows[method] = {"label": label, "runs": chosen, "seeds": [r["seed"] for r in chosen], "variant": lr}
+        elif method in ("wiseft_ft", "wiseft_rtd"):
+            ev = evals[method]
+            for key, suffix in (("alpha_id_val", ""), ("alpha_ood_val", "_oodval")):
+                runs = []
+                for run in ev["runs"].values():
+                    point = next(p for p in run["curve"] if p["alpha"] == run[key])
+                    runs.append({**point, "seed": run["seed"]})
+                label = DERIVED[method] + (", α chosen on ood_val (oracle-style, not a fair row)" if suffix else
+                                           ", α chosen on id_val")
+                rows[method + suffix] = {"label": label, "runs": runs, "seeds": [r["seed"] for r in runs]}
+        elif TRAINED[method].variant:
+            spec = TRAINED[method]
+            for v in params[spec.sweep]:
+                chosen = [r for r in evals[method]["runs"].values() if r["variant"] == v]
+                rows[f"{method}@{v}"] = {"label": f"{spec.label}: {spec.variant} = {v}", "runs": chosen,
+                                         "seeds": [r["seed"] for r in chosen], "variant": v}
+        else:
+            runs = list(evals[method]["runs"].values())
+            rows[method] = {"label": TRAINED[method].label, "runs": runs, "seeds": [r["seed"] for r in runs]}
+    return rows
+
+
+def build_metrics(track: str, rows: dict[str, dict]) -> dict:
+    """``{track: {row: mean and *_std of every metric}, "significance": {...}}``; FLOPs relative to FT."""
+    agg = {}
+    for name, row in rows.items():
+        runs = [{k: v for k, v in r.items() if k not in ("seed", "variant", "alpha")} for r in row["runs"]]
+        agg[name] = aggregate_runs(runs)
+        if row.get("variant") is not None:
+            agg[name]["variant"] = row["variant"]
+    ft_flops = agg.get("ft", {}).get("flops_per_step")
+    for m in agg.values():
         m["flops_rel_ft"] = round(m["flops_per_step"] / ft_flops, 4) if ft_flops and m.get("flops_per_step") else None
-        out[method] = m
-    return {track: out}
+    significance = {}
+    for a, b in COMPARISONS:
+        if a in rows and b in rows:
+            ra = {r["seed"]: r for r in rows[a]["runs"]}
+            rb = {r["seed"]: r for r in rows[b]["runs"]}
+            seeds = sorted(set(ra) & set(rb))
+            significance[f"{a}_vs_{b}"] = {
+                metric: paired_ttest([ra[s][metric] for s in seeds], [rb[s][metric] for s in seeds])
+                for metric in ("ood_acc", "id_acc")}
+    return {track: agg, "significance": significance}
 
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}"
 
 
-def results_markdown(track: str, metrics: dict, logs: dict[str, list[dict]], weights: dict[str, float]) -> str:
-    """The results page: main table, per-domain table, loss-term sizes. Generated; do not edit by hand."""
-    rows = metrics[track]
-    domains = list(next(iter(rows.values()))["ood_domains"])
+def _pm(m: dict, key: str) -> str:
+    std = m.get(f"{key}_std")
+    return _pct(m.get(key)) + ("" if std is None else f" ± {100 * std:.1f}")
+
+
+def _best(agg: dict, key: str, higher: bool) -> str:
+    rows = [r for r in agg if r != "teacher" and not r.endswith("_oodval")]
+    return (max if higher else min)(rows, key=lambda r: agg[r][key])
+
+
+def claims(agg: dict) -> list[str]:
+    """The proposal's claims (gap halved, >= +5 OOD points, ID within 2 points of FT), checked on the means."""
+    out = []
+    for ref in ("ft", "ft_tuned"):
+        if "rtd" not in agg or ref not in agg:
+            continue
+        r, f = agg["rtd"], agg[ref]
+        d_ood, d_id = 100 * (r["ood_acc"] - f["ood_acc"]), 100 * (r["id_acc"] - f["id_acc"])
+        out.append(f"- Against `{ref}`: gap {_pct(r['gap'])} vs {_pct(f['gap'])} → halved: "
+                   f"**{'yes' if r['gap'] <= f['gap'] / 2 else 'no'}**; OOD {d_ood:+.1f} points → ≥ +5: "
+                   f"**{'yes' if d_ood >= 5 else 'no'}**; ID {d_id:+.1f} points → within 2: **{'yes' if d_id >= -2 else 'no'}**.")
+    return out
+
+
+def cka_table(cka: dict) -> list[str]:
+    """Linear CKA between the teacher and each student, per layer, on ID and OOD inputs (first seed)."""
+    layers = cka["layers"]
+    lines = [f"Linear CKA with the teacher (first seed, seed {cka['seed']}; {cka['n']['id']} ID and {cka['n']['ood']} OOD "
+             "test images; 1 = the same representation up to rotation and scale).", "",
+             "| arm | " + " | ".join(f"{layer} ID / OOD" for layer in layers) + " |", "|---|" + "---|" * len(layers)]
+    for name, values in cka["models"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{values['id'][layer]:.3f} / {values['ood'][layer]:.3f}" for layer in layers) + " |")
+    return lines
+
+
+FIGURE_CAPTIONS = {
+    "effective_robustness": "Effective robustness: ID against OOD accuracy, one point per arm and seed (logit axes, 95% Clopper–Pearson intervals, y = x dashed).",
+    "wiseft": "WiSE-FT: ID and OOD accuracy along θ_α = (1 − α) θ_T + α θ_end, for tuned FT and RTD (thin: seeds, bold: mean).",
+    "reliability": "Reliability diagrams (15 equal-width confidence bins) of the teacher, FT and RTD on id_test and ood_test (first seed).",
+    "cka": "Linear CKA between the teacher and each student per layer, ID and OOD inputs (first seed).",
+    "tsne": "t-SNE of penultimate features of the teacher, FT and RTD (first seed): colour = digit, marker = domain.",
+    "training_curves": "Each loss term and the validation accuracies per epoch for every arm (mean over seeds).",
+}
+
+
+def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dict[str, list[list[dict]]],
+                     weights: dict, cka: dict | None = None, figures: dict[str, str] | None = None) -> str:
+    """The results page: main table (mean ± std over seeds), per-domain table, tests, loss-term sizes."""
+    agg = metrics[track]
+    domains = list(agg["teacher"]["ood_domains"])
+    n_seeds = max(m["n_runs"] for m in agg.values())
     lines = [
         f"# Results: {track} track",
         "",
         "Generated by the `report` stage from `reports/metrics.json` (`dvc repro`); do not edit by hand.",
-        "Accuracies and ECE in %. OOD = `ood_test` pooled over its examples; worst = worst OOD domain;",
-        "gap = ID − OOD; ECE with 15 equal-width bins; FLOPs per training step relative to FT.",
+        f"Mean ± sample std over {n_seeds} seeds (the teacher is deterministic: one run). Accuracies and ECE in %.",
+        "OOD = `ood_test` pooled over its examples; worst = worst OOD domain; gap = ID − OOD; ECE with 15 equal-width",
+        "bins; FLOPs per training step relative to FT. **Bold**: best mean per column (the teacher and the",
+        "ood_val-selected WiSE-FT rows are not ranked).",
         "",
-        "| method | ID acc | OOD acc | worst OOD | gap | ID ECE | OOD ECE | ood_val acc | trainable params | FLOPs/step (×FT) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| method | " + " | ".join(h for _, h, _ in COLUMNS) + " | trainable params | FLOPs/step (×FT) |",
+        "|---|" + "---|" * (len(COLUMNS) + 2),
     ]
-    for method, m in rows.items():
-        flops = "–" if m["flops_rel_ft"] is None else f"{m['flops_rel_ft']:.2f}"
-        lines.append(
-            f"| {METHOD_LABELS.get(method, method)} | {_pct(m['id_acc'])} | {_pct(m['ood_acc'])} | "
-            f"{_pct(m['ood_worst_acc'])} ({m['ood_worst_domain']}) | {_pct(m['gap'])} | {_pct(m['id_ece'])} | "
-            f"{_pct(m['ood_ece'])} | {_pct(m['ood_val_acc'])} | {m['trainable_params']:,} | {flops} |")
+    best = {key: _best(agg, key, higher) for key, _, higher in COLUMNS}
+    for name, m in agg.items():
+        cells = []
+        for key, _, _ in COLUMNS:
+            cell = _pm(m, key)
+            cells.append(f"**{cell}**" if best[key] == name else cell)
+        flops = "–" if m.get("flops_rel_ft") is None else f"{m['flops_rel_ft']:.2f}"
+        params = "–" if m.get("trainable_params") is None else f"{int(m['trainable_params']):,}"
+        lines.append(f"| {rows[name]['label']} | " + " | ".join(cells) + f" | {params} | {flops} |")
+
     lines += ["", "## OOD accuracy per domain (`ood_test`)", "",
               "| method | " + " | ".join(DOMAIN_LABELS.get(d, d) for d in domains) + " | mean over domains |",
               "|---|" + "---|" * (len(domains) + 1)]
-    teacher = rows.get("teacher")
-    for method, m in rows.items():
+    teacher = agg["teacher"]
+    for name, m in agg.items():
         cells = []
         for d in domains:
-            cell = _pct(m["ood_domains"][d])
-            if teacher is not None and method != "teacher":
+            std = m["ood_domains_std"].get(d)
+            cell = _pct(m["ood_domains"][d]) + ("" if std is None else f" ± {100 * std:.1f}")
+            if name != "teacher":
                 cell += f" ({100 * (m['ood_domains'][d] - teacher['ood_domains'][d]):+.1f})"
             cells.append(cell)
-        lines.append(f"| {METHOD_LABELS.get(method, method)} | " + " | ".join(cells) + f" | {_pct(m['ood_domain_mean_acc'])} |")
-    if teacher is not None:
-        lines += ["", "In parentheses: change in points relative to the teacher (negative = fine-tuning eroded that domain)."]
+        lines.append(f"| {rows[name]['label']} | " + " | ".join(cells) + f" | {_pm(m, 'ood_domain_mean_acc')} |")
+    lines += ["", "In parentheses: change of the mean in points relative to the teacher (negative = that domain eroded)."]
+
+    lines += ["", "## Paired comparisons over seeds", "",
+              "Paired t-test over matched seeds (two-sided); with 3 seeds it detects only large, consistent effects.", "",
+              "| comparison | Δ OOD acc (points) | t | p | Δ ID acc (points) | p |", "|---|---|---|---|---|---|"]
+    fmt = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    for key, test in metrics["significance"].items():
+        o, i = test["ood_acc"], test["id_acc"]
+        lines.append(f"| {key.replace('_vs_', ' vs ')} | {100 * o['mean_diff']:+.1f} | {fmt(o['t'])} | {fmt(o['p'], 3)} | "
+                     f"{100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} |")
+    lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
+
     if logs:
-        lines += ["", "## Size of each loss term (epoch means, from `reports/train/<method>.tsv`)", "",
-                  f"Weights: λ_KD = {weights['lambda_kd']}, λ_AR = {weights['lambda_ar']}, T = {weights['temperature']}"
-                  f", KD × T² = {weights['kd_scale_t2']}. Weighted = λ × term, the contribution to the total.", "",
-                  "| method | epoch | L_task | L_KD | λ_KD·L_KD | L_AR | λ_AR·L_AR | id_val acc |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for method, log in logs.items():
-            for row in (log[0], log[-1]) if len(log) > 1 else log:
-                kd, ar = row["kd"], row["ar"]
-                fmt = lambda v: "–" if v != v else f"{v:.4g}"  # noqa: E731  (NaN: term not used)
-                lines.append(
-                    f"| {METHOD_LABELS.get(method, method)} | {int(row['epoch'])} | {fmt(row['task'])} | {fmt(kd)} | "
-                    f"{fmt(weights['lambda_kd'] * kd)} | {fmt(ar)} | {fmt(weights['lambda_ar'] * ar)} | {_pct(row['id_val_acc'])} |")
-    return "\n".join(lines) + "\n"
+        lines += ["", "## Size of each loss term", "",
+                  "Mean over seeds of each term at the first and the last epoch run (from `reports/train/`); weighted ="
+                  " λ × term, its contribution to the total. λ_KD = " f"{weights['lambda_kd']}, T = {weights['temperature']}"
+                  f", KD × T² = {weights['kd_scale_t2']}; L2-SP contributes α/2 × ‖θ − θ_T‖² with α = {weights['l2sp_alpha']}.", "",
+                  "| arm | epoch | L_task | L_KD | λ_KD·L_KD | L_AR | λ_AR·L_AR | L2-SP penalty | id_val acc |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for name, run_logs in logs.items():
+            lam_kd, lam_ar = weights["arms"][name]
+            for which in ("first", "last"):
+                pick = [log[0] if which == "first" else log[-1] for log in run_logs]
+                mean = {k: sum(r[k] for r in pick) / len(pick) for k in pick[0]}
+                f = lambda v: "–" if v != v else f"{v:.4g}"  # noqa: E731  (NaN: term not used)
+                lines.append(f"| {rows[name]['label']} | {which} ({mean['epoch']:.3g}) | {f(mean['task'])} | {f(mean['kd'])} | "
+                             f"{f(lam_kd * mean['kd'])} | {f(mean['ar'])} | {f(lam_ar * mean['ar'])} | {f(mean['l2sp'])} | "
+                             f"{_pct(mean['id_val_acc'])} |")
+    if cka is not None:
+        lines += ["", "## Representational similarity", ""] + cka_table(cka)
+    if figures:
+        lines += ["", "## Figures", ""]
+        for name, path in figures.items():
+            rel = Path(path).relative_to("reports")
+            lines += [f"**{FIGURE_CAPTIONS.get(name, name)}**", "", f"![{name}]({rel.as_posix()})", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def loss_logs(rows: dict[str, dict], params: dict) -> tuple[dict[str, list[list[dict]]], dict[str, tuple[float, float]]]:
+    """Per trained row, the training logs of its seeds, and the (lambda_KD, lambda_AR) that weighted them."""
+    logs, lams = {}, {}
+    for name, row in rows.items():
+        arm = name.split("@")[0]
+        if arm == "ft_tuned":
+            arm = "ft"
+        if arm not in TRAINED:
+            continue
+        logs[name] = [read_log(log_path(arm, r["seed"], r.get("variant"))) for r in row["runs"]]
+        lam_kd = params["lambda_kd"] if arm in ("rtd", "rtd_ar", "kd_only") else 0.0
+        lam_ar = {"rtd": params["lambda_ar"], "ar_only": params["lambda_ar"]}.get(arm, row.get("variant") if arm == "rtd_ar" else 0.0)
+        lams[name] = (lam_kd, lam_ar)
+    return logs, lams

@@ -17,17 +17,43 @@ from .methods import Method, StepOutputs
 from .metrics import accuracy
 from .models import Classifier, count_trainable, predict, set_train_mode
 
-LOSS_TERMS = ("task", "kd", "ar", "total")
+LOSS_TERMS = ("task", "kd", "ar", "l2sp", "total")
 
 
 @dataclass
 class TeacherCache:
-    """Cached teacher outputs, indexed like the ID training set (id_*) and D_OOD (ood_*)."""
+    """Cached teacher outputs, indexed like the ID training set (id_*) and D_OOD (ood_*).
 
-    id_logits: torch.Tensor
-    id_act: torch.Tensor
-    ood_logits: torch.Tensor
-    ood_act: torch.Tensor
+    A method loads only the outputs it reads (``Method.teacher_outputs``); the rest stay None.
+    """
+
+    id_logits: torch.Tensor | None = None
+    id_act: torch.Tensor | None = None
+    ood_logits: torch.Tensor | None = None
+    ood_act: torch.Tensor | None = None
+
+
+CACHE_PARTS = ("id_logits", "ood_logits", "id_act", "ood_act")
+
+
+def cache_path(part: str) -> str:
+    return f"data/vision/cache/{part}.safetensors"
+
+
+def load_cache(parts: tuple[str, ...], ar_layer: str) -> TeacherCache:
+    """The cached teacher outputs named in ``parts``; activations must be at ``ar_layer``."""
+    from .io import load_arrays, shard_metadata
+
+    cache = TeacherCache()
+    for part in parts:
+        path = cache_path(part)
+        arrays = load_arrays(path)
+        held = shard_metadata(path).get("ar_layer")
+        if part.endswith("_act") and held != ar_layer:
+            raise RTDError(f"the teacher cache {path} holds layer {held!r} but `ar_layer` is {ar_layer!r}: "
+                           "run `dvc repro cache`")
+        setattr(cache, part, torch.as_tensor(arrays[part]))
+    return cache
 
 
 @dataclass
@@ -86,6 +112,8 @@ def _forward(model: Classifier, x: torch.Tensor, n_id: int, layer: str | None,
 
 def check_cache(model: Classifier, train: Split, cache: TeacherCache) -> None:
     """A method initialised from theta_T must reproduce the cached teacher logits before training."""
+    if cache.id_logits is None:
+        return
     logits, _ = predict(model, train.images[:8], 8)
     if not torch.allclose(logits, cache.id_logits[:8], atol=1e-3, rtol=1e-3):
         raise RTDError("the teacher cache does not match the teacher model (stale cache?): run `dvc repro cache`")
@@ -160,9 +188,10 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
 
     from .flops import flop_counter
 
-    method.set_trainable(model)
+    model = method.prepare(model)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=tp["lr"], weight_decay=tp["weight_decay"])
+    lr = method.lr if method.lr is not None else tp["lr"]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=tp["weight_decay"] if method.decoupled_weight_decay else 0.0)
     n = len(train_split)
     bsz = tp["batch_size"]
     steps_per_epoch = math.ceil(n / bsz)
@@ -170,9 +199,11 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     generator = torch.Generator().manual_seed(seed)
     images = torch.as_tensor(train_split.images)
     labels = torch.as_tensor(train_split.labels)
+    if method.uses_ood and ood is None:
+        raise RTDError(f"method {method.name} needs D_OOD: run `dvc repro ood`")
+    if method.teacher_outputs and cache is None and online_teacher is None:
+        raise RTDError(f"method {method.name} needs the teacher cache: run `dvc repro cache`")
     if method.uses_ood:
-        if ood is None or (cache is None and online_teacher is None):
-            raise RTDError(f"method {method.name} needs D_OOD and the teacher cache: run `dvc repro cache`")
         ood_table = _ood_index(ood, n)
         ood_images = torch.as_tensor(ood.images)
     if method.init == "teacher" and cache is not None:
@@ -213,20 +244,25 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
             with counter if counter is not None else contextlib.nullcontext():
                 logits, act = _forward(model, x, n_id, ar_layer if method.uses_activation else None,
                                        split=tp["bn_policy"] == "frozen")
-                out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx], logits_ood=logits[n_id:], act=act)
-                if online_teacher is not None and ood_idx is not None:
+                out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx], act=act)
+                if ood_idx is not None:
+                    out.logits_ood, out.labels_ood = logits[n_id:], labels[idx[:len(ood_idx)]]
+                if online_teacher is not None:
                     with torch.no_grad():
                         t_logits, t_act = online_teacher.forward_with_activation(x, ar_layer)
-                    out.teacher_logits_ood, out.teacher_act = t_logits[n_id:], t_act
-                elif cache is not None and ood_idx is not None:
-                    out.teacher_logits_ood = cache.ood_logits[ood_idx]
-                    out.teacher_act = torch.cat([cache.id_act[idx], cache.ood_act[ood_idx]])
-                terms = method.objective(out)
+                    out.teacher_logits_id, out.teacher_logits_ood, out.teacher_act = t_logits[:n_id], t_logits[n_id:], t_act
+                elif cache is not None:
+                    out.teacher_logits_id = cache.id_logits[idx] if cache.id_logits is not None else None
+                    if ood_idx is not None and cache.ood_logits is not None:
+                        out.teacher_logits_ood = cache.ood_logits[ood_idx]
+                    if ood_idx is not None and cache.id_act is not None and cache.ood_act is not None:
+                        out.teacher_act = torch.cat([cache.id_act[idx], cache.ood_act[ood_idx]])
+                terms = method.objective(out, model)
                 if not torch.isfinite(terms["total"]):
                     raise RTDError(
                         f"non-finite loss at epoch {st.epoch}, step {st.step}: "
                         + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
-                        + f"; hyperparameters: lr={tp['lr']}, {hparams or {}}. Lower the learning rate or the "
+                        + f"; hyperparameters: lr={lr}, {hparams or {}}. Lower the learning rate or the "
                         "loss weights; nothing was saved")
                 optimizer.zero_grad(set_to_none=True)
                 terms["total"].backward()
@@ -269,7 +305,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
 
     model.load_state_dict(st.best_state)
     model.eval()
+    trainable = count_trainable(model)
     if checkpointer is not None:
         checkpointer.clear()
-    return TrainResult(model=model, log=st.log, best_epoch=st.best_epoch, epochs_run=len(st.log),
-                       trainable_params=count_trainable(model), flops_per_step=st.flops_per_step)
+    return TrainResult(model=method.finalize(model), log=st.log, best_epoch=st.best_epoch, epochs_run=len(st.log),
+                       trainable_params=trainable, flops_per_step=st.flops_per_step)

@@ -1,6 +1,8 @@
 """DVC stage `cache`: the teacher's logits and layer-l activations on D_ID (train) and D_OOD.
 
-Training reads these instead of running the teacher: RTD does no teacher forward pass.
+Training reads these instead of running the teacher: RTD does no teacher forward pass. Each output
+is its own file (`data/vision/cache/<part>.safetensors`, see ``CACHE_PARTS``) so that an arm depends
+only on what it reads: SDFT's targets (id_logits) do not change when D_OOD or `ar_layer` does.
 """
 from __future__ import annotations
 
@@ -28,10 +30,12 @@ def main() -> None:
     ood = load_arrays("data/vision/ood/train_ood.safetensors")
     id_logits, id_act = predict(teacher, train.images, tp["batch_size"], layer=layer)
     ood_logits, ood_act = predict(teacher, ood["images"], tp["batch_size"], layer=layer)
-    save_arrays("data/vision/teacher_cache.safetensors", {
-        "id_logits": id_logits.numpy(), "id_act": id_act.numpy(),
-        "ood_logits": ood_logits.numpy(), "ood_act": ood_act.numpy(),
-    }, metadata={"ar_layer": layer})
+    from ..train import cache_path
+
+    for part, value in {"id_logits": id_logits, "ood_logits": ood_logits}.items():
+        save_arrays(cache_path(part), {part: value.numpy()})
+    for part, value in {"id_act": id_act, "ood_act": ood_act}.items():
+        save_arrays(cache_path(part), {part: value.numpy()}, metadata={"ar_layer": layer})
     # teacher accuracy on D_OOD per transform family: how hard each family is for the teacher
     names = json.loads(shard_metadata("data/vision/ood/train_ood.safetensors")["transform_names"])
     labels = torch.as_tensor(ood["labels"])
@@ -40,7 +44,7 @@ def main() -> None:
         mask = torch.as_tensor(ood["transform"] == i)
         stats["ood_acc_by_transform"][name] = {"n": int(mask.sum()), "acc": round(accuracy(ood_logits[mask], labels[mask]), 6)}
     stats["activation_dim"] = int(np.prod(id_act.shape[1:]))
-    write_json("data/vision/teacher_cache_stats.json", stats)
+    write_json("data/vision/cache/stats.json", stats)
 
 
 if __name__ == "__main__":

@@ -1,74 +1,88 @@
-"""DVC stage `train_<method>`: train one method with the one loop; write its model, log and stats.
+"""DVC stage `train_<arm>@<seed>`: train one arm for one seed with the one loop; write model, log, stats.
 
-    python -m rtd.stages.train --method rtd
+    python -m rtd.stages.train --arm rtd --seed 0
+    python -m rtd.stages.train --arm ft --seed 0 --lr 0.0001
+    python -m rtd.stages.train --arm rtd_ar --seed 0 --lambda-ar 1.0
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 
 from .common import run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    import torch
-
-    from ..config import load_params
-    from ..data.splits import load_split
-    from ..errors import RTDError
-    from ..io import load_arrays, seed_everything, shard_metadata, write_json, write_text
-    from ..methods import build_method
-    from ..models import build_classifier, check_layer, load_model, save_model
-    from ..train import LOSS_TERMS, Checkpointer, OODSet, TeacherCache, train
-
-    parser = argparse.ArgumentParser(description="train one method")
-    parser.add_argument("--method", required=True)
+    parser = argparse.ArgumentParser(description="train one arm for one seed")
+    parser.add_argument("--arm", required=True)
+    parser.add_argument("--seed", required=True, type=int)
+    parser.add_argument("--lr", help="FT's learning rate, one of `ft_lrs`")
+    parser.add_argument("--lambda-ar", help="rtd_ar's lambda_AR, one of `lambda_ar_sweep`")
     opts = parser.parse_args(argv)
 
+    from ..arms import build_method, log_path, parse_variant, run_dir
+    from ..config import load_params
+    from ..errors import ParamError
+
     params = load_params()
-    method = build_method(opts.method, params)
+    if opts.seed not in params["seeds"]:
+        raise ParamError(f"seed {opts.seed} is not in `seeds` = {params['seeds']!r}")
+    variant = parse_variant(opts.arm, opts.lr if opts.arm == "ft" else opts.lambda_ar, params)
+    method = build_method(opts.arm, params, variant)
+
+    from ..data.splits import load_split
+    from ..io import load_arrays, save_arrays, seed_everything, write_json, write_text
+    from ..models import build_classifier, check_layer, load_model, save_model
+    from ..train import LOSS_TERMS, Checkpointer, OODSet, cache_path, load_cache, train
+
     tp = params["train"]
     backbone = params["teacher"]["backbone"]
-    seed_everything(params["seed"], params["num_threads"])
+    seed_everything(opts.seed, params["num_threads"])
     inputs = [f"data/vision/{s}.safetensors" for s in ("train", "id_val", "ood_val")]
     train_split, id_val, ood_val = (load_split(path) for path in inputs)
-
     if method.init == "teacher":
-        model = load_model("models/teacher/model.safetensors", backbone, tp["drop_connect"])
+        inputs.append("models/teacher/model.safetensors")
+        model = load_model(inputs[-1], backbone, tp["drop_connect"])
     else:
-        model = build_classifier(backbone, tp["drop_connect"])  # head: fresh nn.Linear init from `seed`
+        model = build_classifier(backbone, tp["drop_connect"])  # head: fresh nn.Linear init from the seed
     ood = cache = None
-    hparams: dict = {}
     if method.uses_ood:
-        check_layer(model, params["ar_layer"])
-        ood_path, cache_path = "data/vision/ood/train_ood.safetensors", "data/vision/teacher_cache.safetensors"
-        inputs += [ood_path, cache_path]
-        arrays = load_arrays(ood_path)
+        inputs.append("data/vision/ood/train_ood.safetensors")
+        arrays = load_arrays(inputs[-1])
         ood = OODSet(arrays["images"], arrays["source"])
-        c = load_arrays(cache_path)
-        layer = shard_metadata(cache_path).get("ar_layer")
-        if layer != params["ar_layer"]:
-            raise RTDError(f"the teacher cache holds layer {layer!r} but `ar_layer` is {params['ar_layer']!r}: "
-                           "run `dvc repro cache`")
-        cache = TeacherCache(*(torch.as_tensor(c[k]) for k in ("id_logits", "id_act", "ood_logits", "ood_act")))
-        hparams = {k: params[k] for k in ("lambda_kd", "lambda_ar", "temperature", "kd_scale_t2", "rho", "ar_layer")}
+    if method.uses_activation:
+        check_layer(model, params["ar_layer"])
+    if method.teacher_outputs:
+        cache = load_cache(method.teacher_outputs, params["ar_layer"])
+        inputs += [cache_path(part) for part in method.teacher_outputs]
+    hparams = {k: v for k, v in vars(method).items() if isinstance(v, (int, float, str, bool)) and k != "name"}
+    hparams["lr"] = method.lr if method.lr is not None else tp["lr"]
+    if method.uses_ood:
+        hparams["rho"] = params["rho"]
 
-    key = _digest({"method": opts.method, "train": tp, "seed": params["seed"], "hparams": hparams,
+    out_dir = run_dir(opts.arm, opts.seed, variant)
+    key = _digest({"arm": opts.arm, "train": tp, "seed": opts.seed, "hparams": hparams,
                    "backbone": backbone, "threads": params["num_threads"]}, inputs)
-    checkpointer = Checkpointer(f".scratch/checkpoints/{method.name}.pt", tp["checkpoint_every"], key)
-    result = train(model, method, train_split, id_val, ood_val, tp, params["seed"],
+    checkpointer = Checkpointer(f".scratch/checkpoints/{out_dir.removeprefix('models/')}.pt", tp["checkpoint_every"], key)
+    result = train(model, method, train_split, id_val, ood_val, tp, opts.seed,
                    rho=params["rho"], ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams,
                    checkpointer=checkpointer)
 
-    name = method.name
-    save_model(f"models/{name}/model.safetensors", result.model)
+    save_model(f"{out_dir}/model.safetensors", result.model)
+    if getattr(method, "adapters", None):
+        save_arrays(f"{out_dir}/adapter.safetensors", {k: v.numpy() for k, v in method.adapters.items()},
+                    metadata={"peft_config": json.dumps(method.config().to_dict(), sort_keys=True, default=str)})
     columns = ["epoch", "step", "lr", *LOSS_TERMS, "id_val_acc", "ood_val_acc"]
     lines = ["\t".join(columns)] + ["\t".join(_fmt(row[c]) for c in columns) for row in result.log]
-    write_text(f"reports/train/{name}.tsv", "\n".join(lines) + "\n")
-    write_json(f"models/{name}/train_stats.json", {
-        "method": name, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+    write_text(log_path(opts.arm, opts.seed, variant), "\n".join(lines) + "\n")
+    best = result.log[result.best_epoch - 1]
+    write_json(f"{out_dir}/train_stats.json", {
+        "arm": opts.arm, "seed": opts.seed, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
+        "best_id_val_acc": best["id_val_acc"], "best_ood_val_acc": best["ood_val_acc"],
         "trainable_params": result.trainable_params, "flops_per_step": result.flops_per_step,
-        "batch_size": tp["batch_size"], "ood_batch_size": math.ceil(tp["batch_size"] * params["rho"]) if method.uses_ood else 0,
+        "batch_size": tp["batch_size"],
+        "ood_batch_size": math.ceil(tp["batch_size"] * params["rho"]) if method.uses_ood else 0,
         "hparams": hparams,
     })
 
@@ -76,7 +90,6 @@ def main(argv: list[str] | None = None) -> None:
 def _digest(config: dict, files: list[str]) -> str:
     """Identify a run by its configuration and input files, so a checkpoint resumes only the same run."""
     import hashlib
-    import json
 
     h = hashlib.sha256(json.dumps(config, sort_keys=True).encode())
     for path in files:

@@ -1,0 +1,131 @@
+"""The arms of the experiment: each training arm is a method configured from the params it reads.
+
+``TRAINED`` lists every arm with a DVC training stage (`train_<arm>` in dvc.yaml), the params keys
+it reads besides the shared ones (``COMMON``), and its variant (a swept value passed on the command
+line: FT's learning rate, RTD's lambda_AR). ``DERIVED`` arms train nothing: tuned FT selects FT's
+learning rate on id_val; WiSE-FT interpolates weights. A test checks dvc.yaml declares exactly these.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ParamError
+from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, Method, RTD
+
+COMMON = ("num_threads", "train", "teacher.backbone")
+RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str
+    reads: tuple[str, ...] = ()       # params keys read besides COMMON
+    variant: str | None = None        # "lr" or "lambda_ar": one run per value of `sweep`
+    sweep: str | None = None          # the params key listing the variant's values
+    label: str = ""
+    init_teacher: bool = False        # starts from theta_T (needs models/teacher)
+    ood: bool = False                 # reads D_OOD
+    cache: tuple[str, ...] = ()       # cached teacher outputs read (files data/vision/cache/<part>.safetensors)
+    code: tuple[str, ...] = ()        # source files besides the shared training code
+
+
+TRAINED: dict[str, Arm] = {a.name: a for a in (
+    Arm("ft", variant="lr", sweep="ft_lrs", label="FT (standard fine-tuning, lr = train.lr)"),
+    Arm("lpft", label="LP-FT", init_teacher=True),
+    Arm("lora", reads=("lora",), label="LoRA", code=("src/rtd/lora.py",)),
+    Arm("sdft", reads=("sdft",), label="SDFT (adapted)", init_teacher=True, cache=("id_logits",)),
+    Arm("l2sp", reads=("l2sp",), label="L2-SP (towards θ_T)", init_teacher=True),
+    Arm("aug_only", reads=("rho",), label="control: aug only", init_teacher=True, ood=True),
+    Arm("kd_only", reads=("lambda_kd", "temperature", "kd_scale_t2", "rho"), label="control: KD only (λ_AR = 0)",
+        init_teacher=True, ood=True, cache=("id_logits", "ood_logits")),
+    Arm("ar_only", reads=("lambda_ar", "rho", "ar_layer"), label="control: AR only (λ_KD = 0)",
+        init_teacher=True, ood=True, cache=("id_logits", "id_act", "ood_act")),
+    Arm("rtd", reads=("lambda_ar", *RTD_KEYS), label="RTD", init_teacher=True, ood=True,
+        cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+    Arm("rtd_ar", reads=RTD_KEYS, variant="lambda_ar", sweep="lambda_ar_sweep", label="RTD, λ_AR sweep",
+        init_teacher=True, ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+)}
+DERIVED = {
+    "ft_tuned": "FT, lr tuned on id_val",
+    "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
+    "wiseft_rtd": "WiSE-FT (θ_T → RTD)",
+}
+ALL = ("teacher", *TRAINED, *DERIVED)
+
+
+def variant_values(arm: Arm, params: dict) -> list:
+    """The swept values of an arm (``[None]`` for an arm without a variant)."""
+    return list(params[arm.sweep]) if arm.sweep else [None]
+
+
+def run_dir(arm: str, seed: int, variant=None) -> str:
+    """Where one training run's model and stats live (`models/<arm>[/<variant>]/seed<k>`)."""
+    # str(value) is how DVC renders ${item.lr} in dvc.yaml: 3e-05, 0.0001, 1.0
+    sub = f"/{TRAINED[arm].variant}{variant}" if variant is not None else ""
+    return f"models/{arm}{sub}/seed{seed}"
+
+
+def log_path(arm: str, seed: int, variant=None) -> str:
+    return run_dir(arm, seed, variant).replace("models/", "reports/train/", 1) + ".tsv"
+
+
+def parse_variant(arm: str, text: str | None, params: dict):
+    """The params value of the variant named on the command line (it must be one of the sweep's values)."""
+    if arm not in TRAINED:
+        raise ParamError(f"unknown training arm {arm!r}; choose one of {', '.join(TRAINED)}")
+    spec = TRAINED[arm]
+    if text is None or spec.sweep is None:
+        return None
+    for value in params[spec.sweep]:
+        if str(value) == text:
+            return value
+    raise ParamError(f"{spec.variant} = {text} is not in `{spec.sweep}` = {params[spec.sweep]!r}")
+
+
+def build_method(arm: str, params: dict, variant=None) -> Method:
+    """The method of training arm ``arm`` configured from ``params`` (and its variant value)."""
+    if arm not in TRAINED:
+        raise ParamError(f"unknown training arm {arm!r}; choose one of {', '.join(TRAINED)}")
+    spec = TRAINED[arm]
+    if (variant is None) != (spec.variant is None):
+        raise ParamError(f"arm {arm!r} " + (f"needs --{spec.variant.replace('_', '-')}" if spec.variant else "takes no variant"))
+    p = params
+    if arm == "ft":
+        method = FineTune()
+        method.lr = float(variant)
+        return method
+    if arm == "lpft":
+        return LPFT()
+    if arm == "lora":
+        from .lora import LoRA
+
+        lo = p["lora"]
+        return LoRA(lo["rank"], lo["alpha"], lo["dropout"], lo["target_modules"], lo["lr"])
+    if arm == "sdft":
+        return SDFT(p["sdft"]["temperature"])
+    if arm == "l2sp":
+        return L2SP(p["l2sp"]["alpha"])
+    if arm == "aug_only":
+        return AugOnly()
+    if arm == "kd_only":
+        return RTD(p["lambda_kd"], 0.0, p["temperature"], p["kd_scale_t2"], name="kd_only")
+    if arm == "ar_only":
+        return RTD(0.0, p["lambda_ar"], 1.0, False, name="ar_only")
+    if arm == "rtd":
+        return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"])
+    return RTD(p["lambda_kd"], float(variant), p["temperature"], p["kd_scale_t2"], name="rtd_ar")
+
+
+def best_variant(scores: dict) -> object:
+    """The variant with the highest mean validation score over seeds; ties go to the first listed."""
+    return max(scores, key=lambda v: (sum(scores[v]) / len(scores[v]), -list(scores).index(v)))
+
+
+def tuned_ft_lr(params: dict) -> object:
+    """FT's learning rate chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
+    from .io import read_json
+
+    arm = TRAINED["ft"]
+    scores = {lr: [read_json(f"{run_dir('ft', s, lr)}/train_stats.json")["best_id_val_acc"] for s in params["seeds"]]
+              for lr in variant_values(arm, params)}
+    return best_variant(scores)

@@ -1,0 +1,91 @@
+"""DVC stage `analysis`: how far each student moved from the teacher, for the figures and the report.
+
+    python -m rtd.stages.analysis
+
+On the first seed's models: linear CKA between the teacher and every student at `analysis.layers`
+(ID and OOD inputs, subsampled), t-SNE of the penultimate features of teacher, FT and RTD, and the
+reliability-diagram bins of teacher, FT and RTD on the whole `id_test` and `ood_test`.
+"""
+from __future__ import annotations
+
+from .common import run_stage
+
+TSNE_MODELS = ("teacher", "ft", "rtd")
+
+
+def _subsample(split, n: int, rng):
+    """``n`` examples drawn without replacement, in index order (all of them if n >= len)."""
+    import numpy as np
+
+    idx = np.sort(rng.choice(len(split), size=min(n, len(split)), replace=False))
+    return split.images[idx], split.labels[idx], split.domains[idx]
+
+
+def main() -> None:
+    from ..config import load_params
+
+    params = load_params()
+
+    import numpy as np
+    import torch
+    from sklearn.manifold import TSNE
+    from tqdm import tqdm
+
+    from ..analysis import layer_activations, linear_cka, reliability_bins
+    from ..arms import TRAINED, run_dir
+    from ..evaluate import rounded
+    from ..io import seed_everything, write_json
+    from ..models import load_model, predict
+    from ..data.splits import load_split
+
+    ap, ep, backbone = params["analysis"], params["eval"], params["teacher"]["backbone"]
+    seed_everything(ap["seed"], params["num_threads"])
+    seed = params["seeds"][0]
+    models = {"teacher": "models/teacher"}
+    for name, arm in TRAINED.items():
+        for v in (params[arm.sweep] if arm.sweep else [None]):
+            if name == "ft" and v != params["train"]["lr"]:
+                continue
+            models[name if v is None or name == "ft" else f"{name}@{v}"] = run_dir(name, seed, v)
+    id_test, ood_test = (load_split(f"data/vision/{s}.safetensors") for s in ("id_test", "ood_test"))
+    rng = np.random.default_rng(ap["seed"])
+    inputs = {"id": _subsample(id_test, ap["n_id"], rng), "ood": _subsample(ood_test, ap["n_ood"], rng)}
+    layers = list(ap["layers"])
+
+    acts: dict[str, dict[str, dict[str, np.ndarray]]] = {}
+    cka: dict[str, dict] = {}
+    reliability: dict[str, dict] = {}
+    for name, path in tqdm(models.items(), desc="analysis", unit="model"):
+        model = load_model(f"{path}/model.safetensors", backbone)
+        acts[name] = {where: layer_activations(model, x[0], layers, ep["batch_size"]) for where, x in inputs.items()}
+        if name != "teacher":
+            cka[name] = {where: {layer: linear_cka(acts["teacher"][where][layer], acts[name][where][layer])
+                                 for layer in layers} for where in inputs}
+        if name in TSNE_MODELS:
+            reliability[name] = {}
+            for where, split in (("id", id_test), ("ood", ood_test)):
+                logits, _ = predict(model, split.images, ep["batch_size"])
+                reliability[name][where] = reliability_bins(logits, torch.as_tensor(split.labels), ep["ece_bins"])
+        if name != "teacher":   # keep only what t-SNE needs
+            for where in inputs:
+                acts[name][where] = {"pooled": acts[name][where]["pooled"]} if name in TSNE_MODELS else {}
+
+    tsne = {"domain_names": ["id"] + list(ood_test.domain_names), "models": {}}
+    labels = np.concatenate([inputs["id"][1], inputs["ood"][1]])
+    domains = np.concatenate([np.zeros(len(inputs["id"][1]), dtype=np.int64), inputs["ood"][2] + 1])
+    tsne.update(labels=labels.tolist(), domains=domains.tolist())
+    for name in TSNE_MODELS:
+        feats = np.concatenate([acts[name]["id"]["pooled"], acts[name]["ood"]["pooled"]]).astype(np.float64)
+        emb = TSNE(n_components=2, perplexity=ap["tsne_perplexity"], init="pca", random_state=ap["seed"],
+                   n_jobs=1).fit_transform(feats)
+        tsne["models"][name] = np.round(emb, 3).tolist()
+
+    write_json("reports/analysis/cka.json", rounded({
+        "seed": seed, "layers": layers, "models": cka, "n": {k: len(v[1]) for k, v in inputs.items()},
+        "split_sizes": {"id_test": len(id_test), "ood_test": len(ood_test)}}))
+    write_json("reports/analysis/reliability.json", rounded({"seed": seed, "bins": reliability}))
+    write_json("reports/analysis/tsne.json", tsne)
+
+
+if __name__ == "__main__":
+    run_stage("analysis", main)

@@ -1,0 +1,62 @@
+"""DVC stage `wiseft@<end>`: WiSE-FT between the teacher theta_T and a fine-tuned model, per seed.
+
+    python -m rtd.stages.wiseft --end ft    # theta_T -> FT at the lr tuned on id_val
+    python -m rtd.stages.wiseft --end rtd   # theta_T -> RTD
+
+For each alpha in `wiseft.alphas`, theta_a = (1 - alpha) theta_T + alpha theta_end is evaluated on
+every split. The reported alpha is chosen on id_val; the one chosen on ood_val is reported beside it,
+labelled as such. No test split takes part in either choice.
+"""
+from __future__ import annotations
+
+import argparse
+
+from .common import run_stage
+
+ENDS = ("ft", "rtd")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="WiSE-FT curve between the teacher and a fine-tuned model")
+    parser.add_argument("--end", required=True)
+    end = parser.parse_args(argv).end
+
+    from ..arms import run_dir, tuned_ft_lr
+    from ..config import load_params
+    from ..errors import ParamError
+
+    params = load_params()
+    if end not in ENDS:
+        raise ParamError(f"unknown WiSE-FT endpoint {end!r}; choose one of {', '.join(ENDS)}")
+
+    from tqdm import tqdm
+
+    from ..evaluate import evaluate_splits, load_eval_splits, rounded
+    from ..io import seed_everything, write_json
+    from ..models import load_model
+    from ..wiseft import interpolate_weights, select_alpha
+
+    ep, backbone, alphas = params["eval"], params["teacher"]["backbone"], params["wiseft"]["alphas"]
+    seed_everything(0, params["num_threads"])
+    splits = load_eval_splits()
+    variant = tuned_ft_lr(params) if end == "ft" else None
+    teacher = load_model("models/teacher/model.safetensors", backbone)
+    theta_0 = {k: v.clone() for k, v in teacher.state_dict().items()}
+    runs = {}
+    for seed in params["seeds"]:
+        theta_1 = load_model(f"{run_dir(end, seed, variant)}/model.safetensors", backbone).state_dict()
+        curve = []
+        for alpha in tqdm(sorted(alphas), desc=f"wiseft {end} seed {seed}", unit="alpha", leave=False):
+            teacher.load_state_dict(interpolate_weights(theta_0, theta_1, alpha))
+            m = evaluate_splits(teacher, splits["id_test"], splits["ood_val"], splits["ood_test"], ep["batch_size"],
+                                ep["ece_bins"], id_val=splits["id_val"])
+            curve.append({"alpha": alpha, **m})
+        runs[f"seed{seed}"] = {"seed": seed, "curve": curve,
+                               "alpha_id_val": select_alpha(curve, "id_val_acc")["alpha"],
+                               "alpha_ood_val": select_alpha(curve, "ood_val_acc")["alpha"]}
+    write_json(f"reports/eval/wiseft_{end}.json",
+               rounded({"end": end, "end_variant": variant, "alphas": sorted(alphas), "runs": runs}))
+
+
+if __name__ == "__main__":
+    run_stage("wiseft", main)

@@ -1,0 +1,130 @@
+"""LoRA, WiSE-FT, seed aggregation and the arm registry, checked against hand-computed values."""
+import math
+
+import pytest
+import torch
+
+from rtd.arms import DERIVED, TRAINED, best_variant, log_path, run_dir
+from rtd.config import METHODS
+from rtd.metrics import aggregate_runs, paired_ttest
+from rtd.models import build_classifier
+from rtd.wiseft import interpolate_weights, select_alpha
+
+
+def test_lora_merged_and_unmerged_logits_agree():
+    from rtd.lora import LoRA
+
+    torch.manual_seed(0)
+    model = build_classifier("efficientnet-lite0")
+    model.eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+    lora = LoRA(rank=4, alpha=8, dropout=0.0, target_modules=r".*\._(expand|project)_conv", lr=1e-3)
+    model = lora.prepare(model)
+    model.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), before, atol=1e-5)  # B = 0 at init: the pretrained function
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)                           # as if trained: the adapters now matter
+        unmerged = model(x)
+    assert not torch.allclose(unmerged, before, atol=1e-3)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
+    assert any(n.startswith("head.") for n in trainable)
+    merged = lora.finalize(model)
+    assert not any("lora_" in n for n, _ in merged.named_parameters())
+    assert lora.adapters and all("lora_" in k or k.startswith("head.") for k in lora.adapters)
+    with torch.no_grad():
+        assert torch.allclose(merged(x), unmerged, atol=1e-4)
+    # the merged weights load into a plain Classifier (what evaluation builds)
+    fresh = build_classifier("efficientnet-lite0")
+    fresh.load_state_dict(merged.state_dict())
+    fresh.eval()
+    with torch.no_grad():
+        assert torch.allclose(fresh(x), unmerged, atol=1e-4)
+
+
+def test_lora_rejects_targets_it_cannot_adapt():
+    from rtd.errors import ParamError
+    from rtd.lora import LoRA
+
+    with pytest.raises(ParamError, match="matches no module"):
+        LoRA(4, 8, 0.0, "nothing_here", 1e-3).prepare(build_classifier("efficientnet-lite0"))
+    with pytest.raises(ParamError, match="padded"):
+        LoRA(4, 8, 0.0, r".*_depthwise_conv", 1e-3).prepare(build_classifier("efficientnet-lite0"))
+
+
+def test_wiseft_endpoints_are_exact_and_the_middle_is_linear():
+    g = torch.Generator().manual_seed(0)
+    a = {"w": torch.randn(3, 4, generator=g), "n": torch.tensor(5)}
+    b = {"w": torch.randn(3, 4, generator=g), "n": torch.tensor(9)}
+    assert torch.equal(interpolate_weights(a, b, 0.0)["w"], a["w"])
+    assert torch.equal(interpolate_weights(a, b, 1.0)["w"], b["w"])
+    assert interpolate_weights(a, b, 0.0)["n"].item() == 5 and interpolate_weights(a, b, 0.3)["n"].item() == 9
+    assert torch.allclose(interpolate_weights(a, b, 0.25)["w"], 0.75 * a["w"] + 0.25 * b["w"], atol=1e-6)
+    with pytest.raises(ValueError, match="alpha must lie in"):
+        interpolate_weights(a, b, 1.5)
+    with pytest.raises(ValueError, match="different parameters"):
+        interpolate_weights(a, {"w": b["w"]}, 0.5)
+
+
+def test_wiseft_of_real_models_reproduces_both_endpoints():
+    torch.manual_seed(0)
+    m0, m1 = build_classifier("efficientnet-lite0"), build_classifier("efficientnet-lite0")
+    m0.eval(), m1.eval()
+    x = torch.rand(2, 3, 32, 32)
+    probe = build_classifier("efficientnet-lite0")
+    probe.eval()
+    for alpha, ref in ((0.0, m0), (1.0, m1)):
+        probe.load_state_dict(interpolate_weights(m0.state_dict(), m1.state_dict(), alpha))
+        with torch.no_grad():
+            assert torch.equal(probe(x), ref(x))
+
+
+def test_select_alpha_takes_the_best_validation_point_and_the_smaller_alpha_on_ties():
+    curve = [{"alpha": 0.0, "v": 0.5}, {"alpha": 0.5, "v": 0.7}, {"alpha": 1.0, "v": 0.7}]
+    assert select_alpha(curve, "v")["alpha"] == 0.5
+
+
+def test_aggregate_runs_mean_and_sample_std():
+    runs = [{"acc": 0.6, "dom": {"a": 0.1}, "name": "x", "seed": 0},
+            {"acc": 0.8, "dom": {"a": 0.3}, "name": "x", "seed": 1},
+            {"acc": 0.7, "dom": {"a": 0.2}, "name": "x", "seed": 2}]
+    agg = aggregate_runs(runs)
+    assert agg["n_runs"] == 3 and agg["name"] == "x"
+    assert agg["acc"] == pytest.approx(0.7) and agg["acc_std"] == pytest.approx(0.1)   # sqrt((0.01+0.01+0)/2)
+    assert agg["dom"]["a"] == pytest.approx(0.2) and agg["dom_std"]["a"] == pytest.approx(0.1)
+    assert aggregate_runs(runs[:1])["acc_std"] is None
+
+
+def test_paired_ttest_against_hand_computed_t():
+    a, b = [0.5, 0.6, 0.9], [0.4, 0.4, 0.6]        # differences 0.1, 0.2, 0.3: mean 0.2, sd 0.1
+    res = paired_ttest(a, b)
+    assert res["mean_diff"] == pytest.approx(0.2)
+    assert res["t"] == pytest.approx(0.2 / (0.1 / math.sqrt(3)))   # 3.4641
+    assert res["p"] == pytest.approx(0.0742, abs=1e-3)               # two-sided, 2 degrees of freedom
+    assert paired_ttest([0.5, 0.6], [0.4, 0.5])["t"] is None         # constant difference: t undefined
+
+
+def test_best_variant_uses_the_mean_over_seeds():
+    assert best_variant({1e-4: [0.9, 0.7], 3e-4: [0.8, 0.85], 3e-5: [0.1, 0.2]}) == 3e-4
+    assert best_variant({1e-4: [0.8], 3e-4: [0.8]}) == 1e-4
+
+
+def test_run_paths_follow_dvc_rendering_of_the_variant():
+    assert run_dir("ft", 0, 3e-05) == "models/ft/lr3e-05/seed0"
+    assert run_dir("rtd_ar", 2, 10.0) == "models/rtd_ar/lambda_ar10.0/seed2"
+    assert log_path("rtd", 1) == "reports/train/rtd/seed1.tsv"
+
+
+def test_report_rows_name_every_arm():
+    assert set(METHODS) == set(TRAINED) | set(DERIVED)
+
+
+def test_dvc_yaml_is_generated_from_the_arm_registry():
+    from rtd.dvcgen import render
+    from tests.helpers import ROOT
+
+    assert (ROOT / "dvc.yaml").read_text() == render(), "dvc.yaml is stale: run `PYTHONPATH=src python -m rtd.dvcgen`"

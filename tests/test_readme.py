@@ -1,0 +1,24 @@
+"""The README's results are the pipeline's: its tables are copied verbatim from reports/results.md."""
+from tests.helpers import ROOT
+
+
+def _tables(markdown: str) -> list[list[str]]:
+    tables, current = [], []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    if current:
+        tables.append(current)
+    return tables
+
+
+def test_readme_results_tables_match_the_report():
+    results = (ROOT / "reports/results.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    main, domains = _tables(results)[:2]   # mean ± std per arm; OOD accuracy per domain
+    for table in (main, domains):
+        for line in table:
+            assert line in readme, f"README.md is stale: copy the tables of reports/results.md (missing: {line[:80]})"
