@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: setup fonts repro test bench clean-venv
+.PHONY: setup fonts repro test bench clean-venv paper-camelyon17 paper-iwildcam
 
 setup: $(VENV)/.installed fonts
 
@@ -23,10 +23,14 @@ repro: setup
 	dvc repro
 
 test: setup
-	pytest -q
+	pytest -q -n 2
 
 bench: setup
 	python -m benchmarks.run --steps 15 --reps 3
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The paper configuration (README, "Paper configuration"): `make paper-camelyon17` or `make paper-iwildcam`
+paper-%: setup
+	python -m rtd.profile $* --run

@@ -36,6 +36,7 @@ def tiny_params() -> dict:
     p["seeds"] = [0, 1]
     p["ft_lrs"] = [1.0e-4]
     p["lambda_ar_sweep"] = [1.0]
+    p["rho_sweep"] = [1.0]
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
     p["analysis"].update(n_id=100, n_ood=120)
     return p

@@ -70,6 +70,13 @@ CASES = [
      "`train.lr` = 0.0001 must be one of `ft_lrs`"),
     ("bad-lora-regex", ["train", "--arm", "lora", "--seed", "0"], {"lora.target_modules": "(("}, None,
      "`lora.target_modules` is not a valid regular expression"),
+    ("wilds-root-without-files", ["data"], {"vision.dataset": "camelyon17", "teacher.backbone": "clip"},
+     ("garbage", "data/wilds/camelyon17_v1.0/notes.txt"),
+     "WILDS camelyon17 not found: data/wilds/camelyon17_v1.0/ lacks RELEASE_v1.0.txt, metadata.csv"),
+    ("hub-download-offline", ["teacher"], {"vision.dataset": "camelyon17", "teacher.backbone": "clip"}, None,
+     "the open_clip weights RN50/openai are not in models/pretrained (HF_HUB_OFFLINE=1 is set)"),
+    ("wilds-dataset-on-embedded-backbone", ["data"], {"vision.dataset": "iwildcam"}, None,
+     "`vision.dataset` = 'iwildcam' needs `teacher.backbone` = clip"),
     ("missing-eval-file", ["report"], {}, ("delete", "reports/eval/sdft.json"), "reports/eval/sdft.json is missing"),
 ]
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
     rows = {"teacher", "ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft_oodval", "aug_only",
-            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "wiseft_rtd", "wiseft_rtd_oodval"}
+            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "rtd_rho@1.0", "wiseft_rtd", "wiseft_rtd_oodval"}
     assert set(metrics["vision"]) == rows
     seeds = tiny_params()["seeds"]
     for name, m in metrics["vision"].items():
@@ -71,9 +71,10 @@ def test_lambda_kd_change_reruns_only_the_arms_that_use_it(tiny_repo):
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run_dvc(tiny_repo, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    allowed = {"evaluate@rtd", "evaluate@kd_only", "evaluate_rtd_ar", "wiseft_rtd", "analysis", "report"}
+    allowed = {"evaluate@rtd", "evaluate@kd_only", "evaluate_rtd_ar", "evaluate_rtd_rho", "wiseft_rtd", "analysis", "report"}
     allowed |= {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in tiny_params()["seeds"]}
     allowed |= {f"train_rtd_ar@{s}-{v}" for s in tiny_params()["seeds"] for v in tiny_params()["lambda_ar_sweep"]}
+    allowed |= {f"train_rtd_rho@{s}-{v}" for s in tiny_params()["seeds"] for v in tiny_params()["rho_sweep"]}
     assert ran <= allowed and "train_rtd@0" in ran and "train_kd_only@1" in ran, sorted(ran)
     after = pipeline_outputs(tiny_repo)
     for arm in ("ft/lr0.0001", "lpft", "lora", "sdft", "l2sp", "aug_only", "ar_only"):

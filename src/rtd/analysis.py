@@ -58,6 +58,7 @@ def layer_activations(model: nn.Module, images: np.ndarray, layers: list[str], b
     from .data.splits import to_float
 
     model.eval()
+    device = next(model.parameters()).device
     modules = dict(model.backbone.named_modules())
     store: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     handles = []
@@ -67,14 +68,14 @@ def layer_activations(model: nn.Module, images: np.ndarray, layers: list[str], b
         if name not in modules or not name:
             raise ValueError(f"{name!r} is not a module of the backbone")
         handles.append(modules[name].register_forward_hook(
-            lambda _m, _i, out, name=name: store[name].append(out.flatten(1).float())))
+            lambda _m, _i, out, name=name: store[name].append(out.flatten(1).float().cpu())))
     try:
         for start in range(0, len(images), batch_size):
-            feats = model.features(to_float(images[start:start + batch_size]))
+            feats = model.features(to_float(images[start:start + batch_size]).to(device))
             if "pooled" in store:
-                store["pooled"].append(feats)
+                store["pooled"].append(feats.cpu())
             if "logits" in store:
-                store["logits"].append(model.head(feats))
+                store["logits"].append(model.head(feats).cpu())
     finally:
         for h in handles:
             h.remove()

@@ -2,7 +2,7 @@
 
 ``TRAINED`` lists every arm with a DVC training stage (`train_<arm>` in dvc.yaml), the params keys
 it reads besides the shared ones (``COMMON``), and its variant (a swept value passed on the command
-line: FT's learning rate, RTD's lambda_AR). ``DERIVED`` arms train nothing: tuned FT selects FT's
+line: FT's learning rate, RTD's lambda_AR or rho). ``DERIVED`` arms train nothing: tuned FT selects FT's
 learning rate on id_val; WiSE-FT interpolates weights. A test checks dvc.yaml declares exactly these.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from .errors import ParamError
 from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, Method, RTD
 
-COMMON = ("num_threads", "train", "teacher.backbone")
+MODEL_PARAMS = ("teacher.backbone", "vision.dataset", "clip", "train.device")   # what ``models.backbone_spec`` reads
+COMMON = ("num_threads", "train", *(p for p in MODEL_PARAMS if not p.startswith("train.")))
 RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 
 
@@ -20,7 +21,7 @@ RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 class Arm:
     name: str
     reads: tuple[str, ...] = ()       # params keys read besides COMMON
-    variant: str | None = None        # "lr" or "lambda_ar": one run per value of `sweep`
+    variant: str | None = None        # "lr", "lambda_ar" or "rho": one run per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
     label: str = ""
     init_teacher: bool = False        # starts from theta_T (needs models/teacher)
@@ -44,6 +45,9 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     Arm("rtd_ar", reads=RTD_KEYS, variant="lambda_ar", sweep="lambda_ar_sweep", label="RTD, λ_AR sweep",
         init_teacher=True, ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+    Arm("rtd_rho", reads=("lambda_ar", "lambda_kd", "temperature", "kd_scale_t2", "ar_layer"), variant="rho",
+        sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", init_teacher=True, ood=True,
+        cache=("id_logits", "ood_logits", "id_act", "ood_act")),
 )}
 DERIVED = {
     "ft_tuned": "FT, lr tuned on id_val",
@@ -113,6 +117,8 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         return RTD(0.0, p["lambda_ar"], 1.0, False, name="ar_only")
     if arm == "rtd":
         return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"])
+    if arm == "rtd_rho":  # rho is not part of the objective: the train stage passes it to the loop
+        return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_rho")
     return RTD(p["lambda_kd"], float(variant), p["temperature"], p["kd_scale_t2"], name="rtd_ar")
 
 

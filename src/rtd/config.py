@@ -12,10 +12,12 @@ from .errors import ParamError
 TRACKS = ("vision",)
 # report rows; src/rtd/arms.py defines them (a test keeps the two in step)
 METHODS = ("ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
-           "rtd", "rtd_ar", "wiseft_rtd")
-OOD_TRANSFORMS = ("blur", "color", "jpeg", "motion", "noise", "pgd")
+           "rtd", "rtd_ar", "rtd_rho", "wiseft_rtd")
+OOD_TRANSFORMS = ("blur", "color", "jpeg", "motion", "noise", "pgd", "stain")
 BN_POLICIES = ("frozen", "train")
-BACKBONES = ("efficientnet-lite0",)
+BACKBONES = ("efficientnet-lite0", "clip")
+DATASETS = ("fonts", "camelyon17", "iwildcam")
+CLIP_HEADS = ("zeroshot", "probe")
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -129,6 +131,7 @@ def validate(params: Any) -> None:
         raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")
 
     _number_list(params, "lambda_ar_sweep", lo=0)
+    _number_list(params, "rho_sweep", lo=0, lo_open=True, hi=1)
     _number_list(params, "ft_lrs", lo=0, lo_open=True)
     if _number(params, "train.lr", lo=0, lo_open=True) not in _get(params, "ft_lrs"):
         raise ParamError(f"params.yaml: `train.lr` = {_get(params, 'train.lr')} must be one of `ft_lrs` = "
@@ -188,12 +191,31 @@ def validate(params: Any) -> None:
     _number(params, "ood.motion.angle", lo=0, hi=180)
     _number(params, "ood.motion.direction", lo=0, hi=1)
     _number(params, "ood.noise.std", lo=0)
+    _number(params, "ood.stain.sigma", lo=0, hi=1)
+    _number(params, "ood.stain.bias", lo=0, hi=1)
     _number(params, "ood.pgd.epsilon", lo=0, hi=1)
     _number(params, "ood.pgd.steps", lo=1, integer=True)
     _number(params, "ood.pgd.step_size", lo=0, lo_open=True)
     _number(params, "ood.batch_size", lo=1, integer=True)
 
     _choice(params, "teacher.backbone", BACKBONES)
+    dataset = _choice(params, "vision.dataset", DATASETS)
+    if not isinstance(_get(params, "vision.wilds_root"), str) or not isinstance(_get(params, "vision.download"), bool):
+        raise ParamError("params.yaml: `vision.wilds_root` must be a folder and `vision.download` true or false")
+    if (dataset == "fonts") != (_get(params, "teacher.backbone") == "efficientnet-lite0"):
+        raise ParamError(f"params.yaml: `vision.dataset` = {dataset!r} needs `teacher.backbone` = "
+                         f"{'efficientnet-lite0' if dataset == 'fonts' else 'clip'} (the embedded benchmark runs on "
+                         "EfficientNet-Lite0; WILDS on CLIP). Select the paper configuration with its profile: "
+                         "see README, Paper configuration")
+    for key in ("clip.model", "clip.cache_dir"):
+        if not isinstance(_get(params, key), str) or not _get(params, key):
+            raise ParamError(f"params.yaml: `{key}` must be a non-empty string")
+    if _get(params, "clip.pretrained") is not None and not isinstance(_get(params, "clip.pretrained"), str):
+        raise ParamError("params.yaml: `clip.pretrained` must be an open_clip tag, a checkpoint path or null")
+    _choice(params, "clip.head", CLIP_HEADS)
+    templates = _name_list(params, "clip.templates")
+    if not all("{}" in t for t in templates):
+        raise ParamError("params.yaml: every `clip.templates` entry must contain {} for the class name")
     _number(params, "teacher.probe_c", lo=0, lo_open=True)
     _number(params, "teacher.probe_max_iter", lo=1, integer=True)
     _number(params, "teacher.batch_size", lo=1, integer=True)
@@ -209,6 +231,12 @@ def validate(params: Any) -> None:
     _number(params, "train.drop_connect", lo=0, hi=0.9)
     _number(params, "train.eval_batch_size", lo=1, integer=True)
     _number(params, "train.checkpoint_every", lo=1, integer=True)
+    _choice(params, "train.device", ("cpu", "cuda", "auto"))
+    _choice(params, "train.precision", ("fp32", "bf16"))
+    accum = _number(params, "train.grad_accum", lo=1, integer=True)
+    if _get(params, "train.batch_size") % accum:
+        raise ParamError(f"params.yaml: `train.batch_size` = {_get(params, 'train.batch_size')} must be a multiple of "
+                         f"`train.grad_accum` = {accum} (micro-batches of equal size)")
 
     _number(params, "analysis.seed", lo=0, integer=True)
     _number(params, "analysis.n_id", lo=10, integer=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from .arms import COMMON, TRAINED, log_path
+from .arms import COMMON, MODEL_PARAMS, TRAINED, log_path
 from .figures import FIGURES
 from .train import CACHE_PARTS, cache_path
 
@@ -22,17 +22,19 @@ HEADER = """\
 # The DAG: data -> teacher (probe) -> ood (D_OOD, PGD against the teacher) -> cache (teacher outputs)
 #   -> train_<arm>@<seed>[-<variant>] -> evaluate@<arm> (all seeds) / wiseft_<end> -> report.
 # Every stage declares exactly the params it reads, so `dvc exp run -S lambda_kd=0.5` reruns only the
-# arms that use lambda_KD (rtd, rtd_ar, kd_only), WiSE-FT on RTD and the report. Commands assume the
+# arms that use lambda_KD (rtd, rtd_ar, rtd_rho, kd_only), WiSE-FT on RTD and the report. Commands assume the
 # project's venv is on PATH (`make repro` does that; by hand: `source .venv/bin/activate`).
 """
 PY = "PYTHONPATH=src python -m rtd.stages."
+MODEL_CODE = ("src/rtd/models.py", "src/rtd/clip.py", "src/rtd/data/wilds_splits.py")
 SPLITS = ("train", "id_val", "id_test", "ood_val", "ood_test")
-TRAIN_CODE = ("src/rtd/stages/train.py", "src/rtd/train.py", "src/rtd/arms.py", "src/rtd/methods.py",
-              "src/rtd/losses.py", "src/rtd/models.py", "src/rtd/flops.py", "src/rtd/metrics.py",
+SWEEPS = tuple(dict.fromkeys(arm.sweep for arm in TRAINED.values() if arm.sweep))   # ft_lrs, lambda_ar_sweep, ...
+TRAIN_CODE = ("src/rtd/stages/train.py", "src/rtd/train.py", "src/rtd/distributed.py", "src/rtd/arms.py", "src/rtd/methods.py",
+              "src/rtd/losses.py", *MODEL_CODE, "src/rtd/flops.py", "src/rtd/metrics.py",
               "src/rtd/data/splits.py")
-EVAL_CODE = ("src/rtd/evaluate.py", "src/rtd/metrics.py", "src/rtd/models.py", "src/rtd/data/splits.py")
+EVAL_CODE = ("src/rtd/evaluate.py", "src/rtd/metrics.py", *MODEL_CODE, "src/rtd/data/splits.py")
 EVAL_DATA = tuple(f"data/vision/{s}.safetensors" for s in ("id_val", "id_test", "ood_val", "ood_test"))
-EVAL_PARAMS = ["eval", "teacher.backbone", "num_threads", "seeds"]
+EVAL_PARAMS = ["eval", *MODEL_PARAMS, "vision.wilds_root", "num_threads", "seeds"]
 TEACHER = "models/teacher/model.safetensors"
 D_OOD = "data/vision/ood/train_ood.safetensors"
 WISEFT_ENDS = {"ft": ["ft_lrs"], "rtd": []}
@@ -72,29 +74,30 @@ def pipeline() -> dict:
     stages: dict = {
         "data": {
             "cmd": f"{PY}data",
-            "deps": ["src/rtd/stages/data.py", "src/rtd/data/fonts.py", "src/rtd/data/splits.py", "src/rtd/io.py"],
-            "params": ["data"],
+            "deps": ["src/rtd/stages/data.py", "src/rtd/data/fonts.py", "src/rtd/data/wilds_splits.py",
+                     "src/rtd/data/splits.py", "src/rtd/io.py"],
+            "params": ["data", "vision"],
             "outs": [f"data/vision/{s}.safetensors" for s in SPLITS] + ["data/vision/manifest.json"],
         },
         "teacher": {
             "cmd": f"{PY}teacher",
-            "deps": ["src/rtd/stages/teacher.py", "src/rtd/teacher.py", "src/rtd/models.py", "src/rtd/data/splits.py",
+            "deps": ["src/rtd/stages/teacher.py", "src/rtd/teacher.py", *MODEL_CODE, "src/rtd/data/splits.py",
                      "data/vision/train.safetensors", "data/vision/id_val.safetensors"],
-            "params": ["teacher", "data.seed", "num_threads"],
+            "params": ["teacher", "data.seed", "vision", "clip", "num_threads"],
             "outs": [TEACHER, "models/teacher/probe.json"],
         },
         "ood": {
             "cmd": f"{PY}ood",
-            "deps": ["src/rtd/stages/ood.py", "src/rtd/ood/vision.py", "src/rtd/models.py", "src/rtd/data/splits.py",
+            "deps": ["src/rtd/stages/ood.py", "src/rtd/ood/vision.py", *MODEL_CODE, "src/rtd/data/splits.py",
                      "src/rtd/io.py", "data/vision/train.safetensors", TEACHER],
-            "params": ["ood", "teacher.backbone", "num_threads"],
+            "params": ["ood", *MODEL_PARAMS, "num_threads"],
             "outs": [D_OOD],
         },
         "cache": {
             "cmd": f"{PY}cache",
-            "deps": ["src/rtd/stages/cache.py", "src/rtd/models.py", "src/rtd/data/splits.py",
+            "deps": ["src/rtd/stages/cache.py", *MODEL_CODE, "src/rtd/data/splits.py",
                      "data/vision/train.safetensors", D_OOD, TEACHER],
-            "params": ["ar_layer", "teacher.backbone", "teacher.batch_size", "num_threads"],
+            "params": ["ar_layer", *MODEL_PARAMS, "teacher.batch_size", "num_threads"],
             "outs": [cache_path(p) for p in CACHE_PARTS] + ["data/vision/cache/stats.json"],
         },
     }
@@ -129,10 +132,10 @@ def pipeline() -> dict:
     first_seed_models = [TEACHER] + [f"models/{name}" for name in TRAINED]
     stages["analysis"] = {
         "cmd": f"{PY}analysis",
-        "deps": ["src/rtd/stages/analysis.py", "src/rtd/analysis.py", "src/rtd/arms.py", "src/rtd/models.py",
+        "deps": ["src/rtd/stages/analysis.py", "src/rtd/analysis.py", "src/rtd/arms.py", *MODEL_CODE,
                  "src/rtd/data/splits.py", "data/vision/id_test.safetensors", "data/vision/ood_test.safetensors",
                  *first_seed_models],
-        "params": ["analysis", "seeds", "train.lr", "lambda_ar_sweep", "eval", "teacher.backbone", "num_threads"],
+        "params": ["analysis", "seeds", "train.lr", *SWEEPS, "eval", *MODEL_PARAMS, "num_threads"],
         "outs": [{f"reports/analysis/{name}.json": {"cache": False}} for name in ANALYSES],
     }
     evals = ["teacher", *TRAINED, *(f"wiseft_{e}" for e in WISEFT_ENDS)]
@@ -141,7 +144,7 @@ def pipeline() -> dict:
         "deps": ["src/rtd/stages/report.py", "src/rtd/report.py", "src/rtd/figures.py", "src/rtd/arms.py",
                  "src/rtd/metrics.py", *(f"reports/eval/{e}.json" for e in evals),
                  *(f"reports/analysis/{name}.json" for name in ANALYSES), "reports/train"],
-        "params": ["track", "methods", "seeds", "train.lr", "ft_lrs", "lambda_ar_sweep", "lambda_kd", "lambda_ar",
+        "params": ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS, "lambda_kd", "lambda_ar", "rho",
                    "temperature", "kd_scale_t2", "l2sp.alpha"],
         "metrics": [{"reports/metrics.json": {"cache": False}}],
         "outs": [{"reports/results.md": {"cache": False}}],

@@ -9,10 +9,12 @@ from .models import Classifier, predict
 
 
 def evaluate_splits(model: Classifier, id_test: Split, ood_val: Split, ood_test: Split,
-                    batch_size: int, ece_bins: int, id_val: Split | None = None) -> dict:
+                    batch_size: int, ece_bins: int, id_val: Split | None = None, vision: dict | None = None) -> dict:
     """ID accuracy and ECE; OOD accuracy per domain, pooled (over ood_test examples) and worst; the gap.
 
     With ``id_val``, its accuracy too (`id_val_acc`, for model selection such as WiSE-FT's alpha).
+    With a WILDS ``vision`` section (paper configuration), also WILDS' official metrics (``dataset.eval``)
+    on id_test and ood_test under ``wilds``.
     """
     id_logits, _ = predict(model, id_test.images, batch_size)
     id_y = torch.as_tensor(id_test.labels)
@@ -28,6 +30,11 @@ def evaluate_splits(model: Classifier, id_test: Split, ood_val: Split, ood_test:
     ood_acc = accuracy(ood_logits, ood_y)
     worst = min(domains, key=domains.get)
     extra = {}
+    if vision is not None and vision["dataset"] != "fonts":
+        from .data.wilds_splits import official_metrics
+
+        extra["wilds"] = {name: official_metrics(vision, logits, split.labels, split.metadata)
+                          for name, logits, split in (("id_test", id_logits, id_test), ("ood_test", ood_logits, ood_test))}
     if id_val is not None:
         extra["id_val_acc"] = accuracy(predict(model, id_val.images, batch_size)[0], torch.as_tensor(id_val.labels))
     return {

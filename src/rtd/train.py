@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .data.splits import Split, to_float
+from .distributed import World, all_sum, resolve_device, shard
 from .errors import RTDError
 from .methods import Method, StepOutputs
 from .metrics import accuracy
@@ -110,6 +111,54 @@ def _forward(model: Classifier, x: torch.Tensor, n_id: int, layer: str | None,
     return logits, (torch.cat([o[1] for o in outs]) if len(outs) > 1 else outs[0][1])
 
 
+class _StepModule(nn.Module):
+    """The student's training forward as a module's ``forward``, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: Classifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, n_id: int, layer: str | None, split: bool):
+        return _forward(self.model, x, n_id, layer, split)
+
+
+def _micro_step(runner: nn.Module, model: Classifier, method: Method, images: torch.Tensor, labels: torch.Tensor,
+                idx: torch.Tensor, ood_idx: torch.Tensor | None, ood_src: torch.Tensor | None,
+                ood_images: torch.Tensor | None, cache: TeacherCache | None, online_teacher: Classifier | None,
+                ar_layer: str, device: torch.device, split: bool) -> dict[str, torch.Tensor]:
+    """The loss terms of one micro-batch: B_ID = ``idx``, B_OOD = ``ood_idx`` (copies of ``ood_src``)."""
+    x = to_float(images[idx]).to(device)
+    n_id = len(idx)
+    if ood_idx is not None:
+        x = torch.cat([x, to_float(ood_images[ood_idx]).to(device)])
+    logits, act = runner(x, n_id, ar_layer if method.uses_activation else None, split)
+    out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx].to(device), act=act)
+    if ood_idx is not None:
+        out.logits_ood, out.labels_ood = logits[n_id:], labels[ood_src].to(device)
+    if online_teacher is not None:
+        with torch.no_grad():
+            t_logits, t_act = online_teacher.forward_with_activation(x, ar_layer)
+        out.teacher_logits_id, out.teacher_logits_ood, out.teacher_act = t_logits[:n_id], t_logits[n_id:], t_act
+    elif cache is not None:
+        if cache.id_logits is not None:
+            out.teacher_logits_id = cache.id_logits[idx].to(device)
+        if ood_idx is not None and cache.ood_logits is not None:
+            out.teacher_logits_ood = cache.ood_logits[ood_idx].to(device)
+        if ood_idx is not None and cache.id_act is not None and cache.ood_act is not None:
+            out.teacher_act = torch.cat([cache.id_act[idx], cache.ood_act[ood_idx]]).to(device)
+    return method.objective(out, model)
+
+
+def _accuracy(model: Classifier, split: Split, batch_size: int, world: World) -> float:
+    """Accuracy on ``split``; under torchrun each rank predicts a share and the counts are summed."""
+    if not world.distributed:
+        return accuracy(predict(model, split.images, batch_size)[0], torch.as_tensor(split.labels))
+    share = np.array_split(np.arange(len(split)), world.size)[world.rank]
+    logits, _ = predict(model, split.images[share], batch_size)
+    correct = float((logits.argmax(dim=1) == torch.as_tensor(split.labels[share])).sum())
+    return all_sum([correct], world)[0] / len(split)
+
+
 def check_cache(model: Classifier, train: Split, cache: TeacherCache) -> None:
     """A method initialised from theta_T must reproduce the cached teacher logits before training."""
     if cache.id_logits is None:
@@ -175,10 +224,14 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
           tp: dict, seed: int, *, rho: float = 0.0, ar_layer: str = "pooled",
           ood: OODSet | None = None, cache: TeacherCache | None = None, hparams: dict | None = None,
           progress: bool = True, checkpointer: Checkpointer | None = None,
-          online_teacher: Classifier | None = None) -> TrainResult:
+          online_teacher: Classifier | None = None, world: World = World()) -> TrainResult:
     """Train ``model`` with ``method``; keep the weights of the epoch with the best id_val accuracy.
 
-    ``tp`` is params['train']. Raises RTDError on a non-finite loss, naming the step and the terms.
+    ``tp`` is params['train']: besides the optimisation settings, ``device``, ``precision`` (fp32 or
+    bf16 autocast) and ``grad_accum`` (micro-batches per step; ``batch_size`` is the effective, global
+    batch). Under torchrun (``world``), each rank trains on its share of every global batch through
+    DistributedDataParallel; results are returned on every rank, and only rank 0 checkpoints.
+    Raises RTDError on a non-finite loss, naming the step and the terms.
     With a ``checkpointer``, the run saves its state every ``checkpointer.every`` steps and a restarted
     run resumes there, producing exactly the result of an uninterrupted run.
     With ``online_teacher``, the teacher's outputs are computed every step, as in the proposal's
@@ -188,13 +241,26 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
 
     from .flops import flop_counter
 
-    model = method.prepare(model)
+    device = resolve_device(tp["device"], world)
+    accum = tp["grad_accum"]
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if tp["precision"] == "bf16" \
+        else contextlib.nullcontext
+    model = method.prepare(model.to(device))
+    if online_teacher is not None:
+        online_teacher.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     lr = method.lr if method.lr is not None else tp["lr"]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=tp["weight_decay"] if method.decoupled_weight_decay else 0.0)
     n = len(train_split)
     bsz = tp["batch_size"]
-    steps_per_epoch = math.ceil(n / bsz)
+    parts = world.size * accum
+    if bsz % parts or (method.uses_ood and math.ceil(rho * bsz) < parts):
+        raise RTDError(f"`train.batch_size` = {bsz} must split evenly over {world.size} process(es) x {accum} "
+                       f"micro-batch(es), with at least one B_OOD image each (rho = {rho}): change batch_size, "
+                       "grad_accum or the number of processes")
+    # split over processes / micro-batches, an epoch drops its last incomplete batch, so that every share
+    # has the same size and the averaged gradient is the gradient of the global batch's mean loss
+    steps_per_epoch = math.ceil(n / bsz) if parts == 1 else n // bsz
     scheduler = _schedule(optimizer, tp["warmup_steps"], tp["epochs"] * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
     images = torch.as_tensor(train_split.images)
@@ -203,11 +269,15 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
         raise RTDError(f"method {method.name} needs D_OOD: run `dvc repro ood`")
     if method.teacher_outputs and cache is None and online_teacher is None:
         raise RTDError(f"method {method.name} needs the teacher cache: run `dvc repro cache`")
+    ood_table = ood_images = None
     if method.uses_ood:
         ood_table = _ood_index(ood, n)
         ood_images = torch.as_tensor(ood.images)
     if method.init == "teacher" and cache is not None:
         check_cache(model, train_split, cache)
+    runner: nn.Module = _StepModule(model)
+    if world.distributed:
+        runner = nn.parallel.DistributedDataParallel(runner, device_ids=[device.index] if device.type == "cuda" else None)
 
     st = LoopState()
     ckpt = checkpointer.load() if checkpointer is not None else None
@@ -218,10 +288,13 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
         generator.set_state(ckpt["generator"])
         torch.set_rng_state(ckpt["torch_rng"])
         st = ckpt["state"]
-        if progress:
+        if progress and world.main:
             tqdm.write(f"{method.name}: resuming from {checkpointer.path} at epoch {st.epoch}, step {st.step}",
                        file=sys.stderr)
 
+    if progress and world.main:
+        tqdm.write(f"{method.name}: effective batch {bsz} = {world.size} process(es) x {accum} micro-batch(es) of "
+                   f"<= {math.ceil(bsz / (world.size * accum))}; lr {lr}; {device}, {tp['precision']}", file=sys.stderr)
     while st.epoch <= tp["epochs"]:
         set_train_mode(model, tp["bn_policy"])
         if st.batch == 0:
@@ -232,40 +305,36 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                    unit="step", disable=not progress, leave=False, initial=st.batch, total=steps_per_epoch)
         for i in bar:
             idx = st.perm[i * bsz:(i + 1) * bsz]
-            x = to_float(images[idx])
-            n_id = len(idx)
-            ood_idx = None
+            ood_idx = ood_src = None
             if method.uses_ood:
-                k = math.ceil(rho * n_id)
+                k = math.ceil(rho * len(idx))
                 copy_pick = torch.randint(ood_table.shape[1], (k,), generator=generator)
-                ood_idx = ood_table[idx[:k], copy_pick]
-                x = torch.cat([x, to_float(ood_images[ood_idx])])
+                ood_src = idx[:k]
+                ood_idx = ood_table[ood_src, copy_pick]
+            # this rank's share of the global batch, cut into `accum` micro-batches
+            mine = [shard(t, world) if t is not None else None for t in (idx, ood_idx, ood_src)]
+            micro = [torch.tensor_split(t, accum) if t is not None else [None] * accum for t in mine]
             counter = flop_counter() if st.step == 0 else None
             with counter if counter is not None else contextlib.nullcontext():
-                logits, act = _forward(model, x, n_id, ar_layer if method.uses_activation else None,
-                                       split=tp["bn_policy"] == "frozen")
-                out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx], act=act)
-                if ood_idx is not None:
-                    out.logits_ood, out.labels_ood = logits[n_id:], labels[idx[:len(ood_idx)]]
-                if online_teacher is not None:
-                    with torch.no_grad():
-                        t_logits, t_act = online_teacher.forward_with_activation(x, ar_layer)
-                    out.teacher_logits_id, out.teacher_logits_ood, out.teacher_act = t_logits[:n_id], t_logits[n_id:], t_act
-                elif cache is not None:
-                    out.teacher_logits_id = cache.id_logits[idx] if cache.id_logits is not None else None
-                    if ood_idx is not None and cache.ood_logits is not None:
-                        out.teacher_logits_ood = cache.ood_logits[ood_idx]
-                    if ood_idx is not None and cache.id_act is not None and cache.ood_act is not None:
-                        out.teacher_act = torch.cat([cache.id_act[idx], cache.ood_act[ood_idx]])
-                terms = method.objective(out, model)
-                if not torch.isfinite(terms["total"]):
-                    raise RTDError(
-                        f"non-finite loss at epoch {st.epoch}, step {st.step}: "
-                        + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
-                        + f"; hyperparameters: lr={lr}, {hparams or {}}. Lower the learning rate or the "
-                        "loss weights; nothing was saved")
                 optimizer.zero_grad(set_to_none=True)
-                terms["total"].backward()
+                for m in range(accum):
+                    b_idx, b_ood, b_src = micro[0][m], micro[1][m], micro[2][m]
+                    last = m == accum - 1
+                    with runner.no_sync() if world.distributed and not last else contextlib.nullcontext():
+                        with autocast():
+                            terms = _micro_step(runner, model, method, images, labels, b_idx, b_ood, b_src, ood_images,
+                                                cache, online_teacher, ar_layer, device, split=tp["bn_policy"] == "frozen")
+                        # every rank must see a non-finite loss on any rank, or the others hang in all-reduce
+                        if not math.isfinite(all_sum([terms["total"].item()], world)[0]):
+                            raise RTDError(
+                                f"non-finite loss at epoch {st.epoch}, step {st.step}: "
+                                + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+                                + f"; hyperparameters: lr={lr}, {hparams or {}}. Lower the learning rate or the "
+                                "loss weights; nothing was saved")
+                        (terms["total"] / accum if accum > 1 else terms["total"]).backward()
+                    for k, v in terms.items():
+                        st.sums[k] += v.item() * len(b_idx)
+                        st.counted[k] += len(b_idx)
             if counter is not None:
                 st.flops_per_step = int(counter.get_total_flops())
             if tp["grad_clip"] > 0:
@@ -274,23 +343,22 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
             scheduler.step()
             st.step += 1
             st.batch = i + 1
-            for k, v in terms.items():
-                st.sums[k] += v.item() * n_id
-                st.counted[k] += n_id
             if progress:
                 bar.set_postfix(loss=f"{terms['total'].item():.4f}")
-            if checkpointer is not None and st.step % checkpointer.every == 0:
+            if checkpointer is not None and world.main and st.step % checkpointer.every == 0:
                 checkpointer.save(model=model.state_dict(), optimizer=optimizer.state_dict(),
                                   scheduler=scheduler.state_dict(), generator=generator.get_state(),
                                   torch_rng=torch.get_rng_state(), state=st)
         bar.close()
-        id_val_acc = accuracy(predict(model, id_val.images, tp["eval_batch_size"])[0], torch.as_tensor(id_val.labels))
-        ood_val_acc = accuracy(predict(model, ood_val.images, tp["eval_batch_size"])[0], torch.as_tensor(ood_val.labels))
+        id_val_acc = _accuracy(model, id_val, tp["eval_batch_size"], world)
+        ood_val_acc = _accuracy(model, ood_val, tp["eval_batch_size"], world)
         row = {"epoch": st.epoch, "step": st.step, "lr": optimizer.param_groups[0]["lr"]}
-        row.update({k: (st.sums[k] / st.counted[k] if st.counted[k] else float("nan")) for k in LOSS_TERMS})
+        totals = all_sum([st.sums[k] for k in LOSS_TERMS] + [st.counted[k] for k in LOSS_TERMS], world)
+        sums, counted = dict(zip(LOSS_TERMS, totals)), dict(zip(LOSS_TERMS, totals[len(LOSS_TERMS):]))
+        row.update({k: (sums[k] / counted[k] if counted[k] else float("nan")) for k in LOSS_TERMS})
         row.update({"id_val_acc": id_val_acc, "ood_val_acc": ood_val_acc})
         st.log.append(row)
-        if progress:
+        if progress and world.main:
             tqdm.write(f"{method.name} epoch {st.epoch}: " + " ".join(
                 f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "ood_val_acc") if row[k] == row[k]),
                 file=sys.stderr)
@@ -304,9 +372,9 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
             break
 
     model.load_state_dict(st.best_state)
-    model.eval()
+    model.to("cpu").eval()
     trainable = count_trainable(model)
-    if checkpointer is not None:
+    if checkpointer is not None and world.main:
         checkpointer.clear()
     return TrainResult(model=method.finalize(model), log=st.log, best_epoch=st.best_epoch, epochs_run=len(st.log),
                        trainable_params=trainable, flops_per_step=st.flops_per_step)

@@ -20,6 +20,7 @@ class Split:
     labels: np.ndarray   # (N,) int64
     domains: np.ndarray  # (N,) int64 index into domain_names
     domain_names: list[str]
+    metadata: np.ndarray | None = None   # (N, k) int64 WILDS metadata (paper configuration), for dataset.eval
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -29,8 +30,10 @@ class Split:
 
 
 def save_split(path: str | Path, split: Split) -> None:
-    save_arrays(path, {"images": split.images, "labels": split.labels, "domains": split.domains},
-                metadata={"domain_names": json.dumps(split.domain_names)})
+    arrays = {"images": split.images, "labels": split.labels, "domains": split.domains}
+    if split.metadata is not None:
+        arrays["metadata"] = split.metadata
+    save_arrays(path, arrays, metadata={"domain_names": json.dumps(split.domain_names)})
 
 
 def load_split(path: str | Path) -> Split:
@@ -39,7 +42,7 @@ def load_split(path: str | Path) -> Split:
     if missing:
         raise RTDError(f"data shard {path} lacks {sorted(missing)}: rebuild it with `dvc repro data`")
     names = json.loads(shard_metadata(path).get("domain_names", "[]"))
-    split = Split(arrays["images"], arrays["labels"], arrays["domains"], names)
+    split = Split(arrays["images"], arrays["labels"], arrays["domains"], names, arrays.get("metadata"))
     if not (len(split.images) == len(split.labels) == len(split.domains)):
         raise RTDError(f"data shard {path} is inconsistent (array lengths differ): rebuild it with `dvc repro data`")
     return split
@@ -59,4 +62,4 @@ def to_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
     """float [0, 1] -> uint8 with rounding (the storage format of every shard)."""
-    return x.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+    return x.clamp(0, 1).mul(255).round().to(torch.uint8).cpu().numpy()

@@ -33,8 +33,30 @@ def build_transforms(ood: dict, teacher: nn.Module | None) -> dict[str, Transfor
         "motion": lambda p: _kornia(K.RandomMotionBlur(p["kernel_size"], p["angle"], p["direction"], p=1.0)),
         "noise": lambda p: _kornia(K.RandomGaussianNoise(mean=0.0, std=p["std"], p=1.0)),
         "pgd": lambda p: _pgd_transform(teacher, p["epsilon"], p["steps"], p["step_size"]),
+        "stain": lambda p: lambda x, _y: stain_jitter(x, p["sigma"], p["bias"]),
     }
     return {name: makers[name](ood[name]) for name in ood["transforms"]}
+
+
+# Ruifrok & Johnston's H&E-DAB stain vectors (rows: haematoxylin, eosin, DAB), as in scikit-image
+_RGB_FROM_HED = torch.nn.functional.normalize(torch.tensor([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11],
+                                                            [0.27, 0.57, 0.78]]), dim=1)
+
+
+def stain_jitter(x: torch.Tensor, sigma: float, bias: float) -> torch.Tensor:
+    """H&E stain augmentation (Tellez et al. 2018): per image and stain, hed <- hed * U(1±sigma) + U(±bias).
+
+    Works in optical density (-log intensity), where stains mix linearly; models scanner and staining
+    differences between hospitals. With sigma = bias = 0 it returns its input.
+    """
+    rgb_from_hed = _RGB_FROM_HED.to(x.device)
+    od = -torch.log(x.clamp_min(1e-6))
+    hed = torch.einsum("nchw,cd->ndhw", od, torch.linalg.inv(rgb_from_hed))
+    n = x.shape[0]
+    alpha = (1.0 + (torch.rand(n, 3, 1, 1) * 2 - 1) * sigma).to(x.device)   # drawn on the CPU: same on any device
+    beta = ((torch.rand(n, 3, 1, 1) * 2 - 1) * bias).to(x.device)
+    od = torch.einsum("ndhw,dc->nchw", hed * alpha + beta, rgb_from_hed)
+    return torch.exp(-od).clamp(0.0, 1.0).contiguous(memory_format=torch.channels_last)
 
 
 def pgd_linf(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epsilon: float, steps: int,
@@ -75,6 +97,7 @@ def generate_ood(images: np.ndarray, labels: np.ndarray, ood: dict, teacher: nn.
     transforms = build_transforms(ood, teacher)
     rng = np.random.default_rng(ood["seed"])
     torch.manual_seed(ood["seed"])
+    device = next(teacher.parameters()).device if teacher is not None else torch.device("cpu")
     source = np.repeat(np.arange(len(labels)), ood["copies_per_image"])
     family = rng.integers(len(names), size=len(source))
     out = np.zeros((len(source), 3, *images.shape[2:]), dtype=np.uint8)
@@ -84,8 +107,8 @@ def generate_ood(images: np.ndarray, labels: np.ndarray, ood: dict, teacher: nn.
         for f, idx in jobs:
             for start in range(0, len(idx), batch):
                 chunk = idx[start:start + batch]
-                x = to_float(images[source[chunk]])
-                y = torch.as_tensor(labels[source[chunk]])
+                x = to_float(images[source[chunk]]).to(device)
+                y = torch.as_tensor(labels[source[chunk]]).to(device)
                 out[chunk] = to_uint8(transforms[names[f]](x, y))
                 bar.update(len(chunk))
     return {"images": out, "source": source.astype(np.int64), "transform": family.astype(np.int64),

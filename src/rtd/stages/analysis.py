@@ -35,10 +35,10 @@ def main() -> None:
     from ..arms import TRAINED, run_dir
     from ..evaluate import rounded
     from ..io import seed_everything, write_json
-    from ..models import load_model, predict
+    from ..models import backbone_spec, load_model, predict
     from ..data.splits import load_split
 
-    ap, ep, backbone = params["analysis"], params["eval"], params["teacher"]["backbone"]
+    ap, ep, backbone = params["analysis"], params["eval"], backbone_spec(params)
     seed_everything(ap["seed"], params["num_threads"])
     seed = params["seeds"][0]
     models = {"teacher": "models/teacher"}

@@ -19,12 +19,12 @@ def main() -> None:
     from ..data.splits import load_split
     from ..io import load_arrays, save_arrays, seed_everything, shard_metadata, write_json
     from ..metrics import accuracy
-    from ..models import check_layer, load_model, predict
+    from ..models import backbone_spec, check_layer, load_model, predict
 
     params = load_params()
     tp, layer = params["teacher"], params["ar_layer"]
     seed_everything(0, params["num_threads"])
-    teacher = load_model("models/teacher/model.safetensors", tp["backbone"])
+    teacher = load_model("models/teacher/model.safetensors", backbone_spec(params))
     check_layer(teacher, layer)
     train = load_split("data/vision/train.safetensors")
     ood = load_arrays("data/vision/ood/train_ood.safetensors")

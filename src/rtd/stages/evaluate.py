@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from ..evaluate import evaluate_splits, load_eval_splits, rounded
     from ..io import read_json, seed_everything, write_json
-    from ..models import load_model
+    from ..models import backbone_spec, load_model
 
-    ep, backbone = params["eval"], params["teacher"]["backbone"]
+    ep, backbone = params["eval"], backbone_spec(params)
     seed_everything(0, params["num_threads"])
     splits = load_eval_splits()
     if arm == "teacher":
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, (path, seed, variant) in dirs.items():
         model = load_model(f"{path}/model.safetensors", backbone)
         m = evaluate_splits(model, splits["id_test"], splits["ood_val"], splits["ood_test"], ep["batch_size"],
-                            ep["ece_bins"], id_val=splits["id_val"])
+                            ep["ece_bins"], id_val=splits["id_val"], vision=params["vision"])
         if arm == "teacher":
             # only the probe (head) is trained, by L-BFGS on cached features, not by SGD steps
             m.update(trainable_params=sum(p.numel() for p in model.head.parameters()), flops_per_step=None)

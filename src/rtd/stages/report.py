@@ -10,7 +10,7 @@ def main() -> None:
     from ..evaluate import rounded
     from ..io import read_json, write_json, write_text
     from ..figures import write_all
-    from ..report import build_metrics, loss_logs, method_runs, results_markdown
+    from ..report import build_metrics, loss_logs, method_runs, results_markdown, rho_points
 
     params = load_params()
     files = {"ft_tuned": "ft", "wiseft_ft": "wiseft_ft", "wiseft_rtd": "wiseft_rtd"}
@@ -21,9 +21,10 @@ def main() -> None:
     write_json("reports/metrics.json", rounded(metrics))
     logs, lams = loss_logs(rows, params)
     weights = {"lambda_kd": params["lambda_kd"], "temperature": params["temperature"],
-               "kd_scale_t2": params["kd_scale_t2"], "l2sp_alpha": params["l2sp"]["alpha"], "arms": lams}
+               "kd_scale_t2": params["kd_scale_t2"], "l2sp_alpha": params["l2sp"]["alpha"], "arms": lams,
+               "rho": params["rho"], "batch_size": params["train"]["batch_size"]}
     analysis = {name: read_json(f"reports/analysis/{name}.json") for name in ("cka", "reliability", "tsne")}
-    figures = write_all(rows, evals, analysis, logs)
+    figures = write_all(rows, evals, analysis, logs, rho_points(metrics[params["track"]], rows, params["rho"]))
     write_text("reports/results.md", results_markdown(params["track"], metrics, rows, logs, weights,
                                                       cka=analysis["cka"], figures=figures))
 

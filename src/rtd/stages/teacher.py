@@ -1,4 +1,4 @@
-"""DVC stage `teacher`: pretrained EfficientNet-Lite0 + a linear probe on ID train features."""
+"""DVC stage `teacher`: the pretrained backbone + a linear probe on ID train features, or CLIP's zero-shot head."""
 from __future__ import annotations
 
 from .common import run_stage
@@ -11,24 +11,29 @@ def main() -> None:
     from ..data.splits import load_split
     from ..io import seed_everything, write_json
     from ..metrics import accuracy
-    from ..models import build_classifier, predict, save_model
-    from ..teacher import fit_linear_probe
+    from ..models import backbone_spec, build_classifier, predict, save_model
+    from ..teacher import fit_linear_probe, zero_shot_head
 
     params = load_params()
     tp = params["teacher"]
     seed_everything(params["data"]["seed"], params["num_threads"])
     train = load_split("data/vision/train.safetensors")
     id_val = load_split("data/vision/id_val.safetensors")
-    model = build_classifier(tp["backbone"])
+    model = build_classifier(backbone_spec(params))
+    zero_shot = tp["backbone"] == "clip" and params["clip"]["head"] == "zeroshot"
+    if zero_shot:
+        weight, bias = zero_shot_head(params)
     _, feats = predict(model, train.images, tp["batch_size"], layer="pooled")
-    weight, bias = fit_linear_probe(feats.numpy(), train.labels, tp["probe_c"], tp["probe_max_iter"])
+    if not zero_shot:
+        weight, bias = fit_linear_probe(feats.numpy(), train.labels, tp["probe_c"], tp["probe_max_iter"])
     with torch.no_grad():
         model.head.weight.copy_(weight)
         model.head.bias.copy_(bias)
     save_model("models/teacher/model.safetensors", model)
     val_logits, _ = predict(model, id_val.images, tp["batch_size"])
-    train_logits = model.head(feats)
+    train_logits = torch.nn.functional.linear(feats, weight, bias)
     write_json("models/teacher/probe.json", {
+        **({"head": "zeroshot", "templates": params["clip"]["templates"]} if zero_shot else {}),
         "train_acc": round(accuracy(train_logits, torch.as_tensor(train.labels)), 6),
         "id_val_acc": round(accuracy(val_logits, torch.as_tensor(id_val.labels)), 6),
         "feature_dim": int(feats.shape[1]),

@@ -3,6 +3,9 @@
     python -m rtd.stages.train --arm rtd --seed 0
     python -m rtd.stages.train --arm ft --seed 0 --lr 0.0001
     python -m rtd.stages.train --arm rtd_ar --seed 0 --lambda-ar 1.0
+    python -m rtd.stages.train --arm rtd_rho --seed 0 --rho 0.25
+    torchrun --nproc_per_node 4 -m rtd.stages.train --arm rtd --seed 0   # 4 GPUs, DDP; rank 0 writes
+    RTD_NPROC=4 dvc repro                  # the same for every training stage: each relaunches under torchrun
 """
 from __future__ import annotations
 
@@ -19,25 +22,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", required=True, type=int)
     parser.add_argument("--lr", help="FT's learning rate, one of `ft_lrs`")
     parser.add_argument("--lambda-ar", help="rtd_ar's lambda_AR, one of `lambda_ar_sweep`")
+    parser.add_argument("--rho", help="rtd_rho's |B_OOD| / |B_ID|, one of `rho_sweep`")
     opts = parser.parse_args(argv)
 
-    from ..arms import build_method, log_path, parse_variant, run_dir
+    from ..arms import TRAINED, build_method, log_path, parse_variant, run_dir
     from ..config import load_params
     from ..errors import ParamError
 
     params = load_params()
     if opts.seed not in params["seeds"]:
         raise ParamError(f"seed {opts.seed} is not in `seeds` = {params['seeds']!r}")
-    variant = parse_variant(opts.arm, opts.lr if opts.arm == "ft" else opts.lambda_ar, params)
+    spec = TRAINED.get(opts.arm)
+    variant = parse_variant(opts.arm, getattr(opts, spec.variant) if spec and spec.variant else None, params)
     method = build_method(opts.arm, params, variant)
+    rho = float(variant) if opts.arm == "rtd_rho" else params["rho"]
 
     from ..data.splits import load_split
     from ..io import load_arrays, save_arrays, seed_everything, write_json, write_text
-    from ..models import build_classifier, check_layer, load_model, save_model
+    from ..models import backbone_spec, build_classifier, check_layer, load_model, save_model
     from ..train import LOSS_TERMS, Checkpointer, OODSet, cache_path, load_cache, train
 
+    from ..distributed import close, init_world
+
     tp = params["train"]
-    backbone = params["teacher"]["backbone"]
+    backbone = backbone_spec(params)
+    world = init_world(tp["device"])
     seed_everything(opts.seed, params["num_threads"])
     inputs = [f"data/vision/{s}.safetensors" for s in ("train", "id_val", "ood_val")]
     train_split, id_val, ood_val = (load_split(path) for path in inputs)
@@ -59,15 +68,18 @@ def main(argv: list[str] | None = None) -> None:
     hparams = {k: v for k, v in vars(method).items() if isinstance(v, (int, float, str, bool)) and k != "name"}
     hparams["lr"] = method.lr if method.lr is not None else tp["lr"]
     if method.uses_ood:
-        hparams["rho"] = params["rho"]
+        hparams["rho"] = rho
 
     out_dir = run_dir(opts.arm, opts.seed, variant)
     key = _digest({"arm": opts.arm, "train": tp, "seed": opts.seed, "hparams": hparams,
                    "backbone": backbone, "threads": params["num_threads"]}, inputs)
     checkpointer = Checkpointer(f".scratch/checkpoints/{out_dir.removeprefix('models/')}.pt", tp["checkpoint_every"], key)
     result = train(model, method, train_split, id_val, ood_val, tp, opts.seed,
-                   rho=params["rho"], ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams,
-                   checkpointer=checkpointer)
+                   rho=rho, ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams,
+                   checkpointer=checkpointer, progress=world.main, world=world)
+    close(world)
+    if not world.main:
+        return  # every rank holds the same weights; rank 0 writes them
 
     save_model(f"{out_dir}/model.safetensors", result.model)
     if getattr(method, "adapters", None):
@@ -82,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         "best_id_val_acc": best["id_val_acc"], "best_ood_val_acc": best["ood_val_acc"],
         "trainable_params": result.trainable_params, "flops_per_step": result.flops_per_step,
         "batch_size": tp["batch_size"],
-        "ood_batch_size": math.ceil(tp["batch_size"] * params["rho"]) if method.uses_ood else 0,
+        "ood_batch_size": math.ceil(tp["batch_size"] * rho) if method.uses_ood else 0,
         "hparams": hparams,
     })
 
@@ -105,5 +117,20 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def relaunch_under_torchrun() -> None:
+    """With RTD_NPROC = N > 1 (and not already under torchrun), replace this process by N ranks of itself.
+
+    This keeps dvc.yaml's command (`python -m rtd.stages.train ...`) the same on one device and on many.
+    """
+    import os
+    import sys
+
+    n = int(os.environ.get("RTD_NPROC", "1") or 1)
+    if n > 1 and "WORLD_SIZE" not in os.environ:
+        os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                  f"--nproc_per_node={n}", "-m", "rtd.stages.train", *sys.argv[1:]])
+
+
 if __name__ == "__main__":
+    relaunch_under_torchrun()
     run_stage("train", main)

@@ -33,10 +33,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from ..evaluate import evaluate_splits, load_eval_splits, rounded
     from ..io import seed_everything, write_json
-    from ..models import load_model
+    from ..models import backbone_spec, load_model
     from ..wiseft import interpolate_weights, select_alpha
 
-    ep, backbone, alphas = params["eval"], params["teacher"]["backbone"], params["wiseft"]["alphas"]
+    ep, backbone, alphas = params["eval"], backbone_spec(params), params["wiseft"]["alphas"]
     seed_everything(0, params["num_threads"])
     splits = load_eval_splits()
     variant = tuned_ft_lr(params) if end == "ft" else None
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         for alpha in tqdm(sorted(alphas), desc=f"wiseft {end} seed {seed}", unit="alpha", leave=False):
             teacher.load_state_dict(interpolate_weights(theta_0, theta_1, alpha))
             m = evaluate_splits(teacher, splits["id_test"], splits["ood_val"], splits["ood_test"], ep["batch_size"],
-                                ep["ece_bins"], id_val=splits["id_val"])
+                                ep["ece_bins"], id_val=splits["id_val"], vision=params["vision"])
             curve.append({"alpha": alpha, **m})
         runs[f"seed{seed}"] = {"seed": seed, "curve": curve,
                                "alpha_id_val": select_alpha(curve, "id_val_acc")["alpha"],
