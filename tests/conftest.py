@@ -20,7 +20,7 @@ def tiny_repo(tmp_path_factory):
 
 
 # tests that use the tiny pipeline (the session fixture `tiny_repo`): one xdist worker runs them all
-PIPELINE_MODULES = {"test_pipeline.py", "test_sharing.py", "test_bad_input.py"}
+PIPELINE_MODULES = {"test_pipeline.py", "test_sharing.py"}
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -69,8 +69,8 @@ def pipeline_outputs(repo: Path) -> dict[str, bytes]:
     return {p: (repo / p).read_bytes() for p in sorted(paths)}
 
 
-def make_tiny_repo(repo: Path) -> Path:
-    """Copy the repository's files into ``repo`` with the tiny params, `git init` it and `dvc repro`."""
+def copy_tiny_repo(repo: Path) -> Path:
+    """Copy the repository's files (no outputs) into ``repo`` with the tiny params."""
     for rel in tracked_files():
         if rel == "dvc.lock" or rel.startswith("reports/"):
             continue  # the copy must produce these itself
@@ -78,6 +78,12 @@ def make_tiny_repo(repo: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest)
     (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    return repo
+
+
+def make_tiny_repo(repo: Path) -> Path:
+    """Copy the repository's files into ``repo`` with the tiny params, `git init` it and `dvc repro`."""
+    copy_tiny_repo(repo)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     run_dvc(repo, "repro")
     return repo

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import subprocess_env, tiny_params
+from tests.helpers import copy_tiny_repo, subprocess_env, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -82,9 +82,27 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def work(tiny_repo, tmp_path_factory) -> Path:
-    dest = tmp_path_factory.mktemp("bad-input") / "repo"
-    shutil.copytree(tiny_repo, dest, ignore=shutil.ignore_patterns(".dvc", ".scratch", ".git"))
+def work(tmp_path_factory) -> Path:
+    """The tiny configuration up to the teacher cache (stages run directly), plus the few files the
+    cases need downstream: RTD models for two seeds (copies of the teacher), a train_stats.json, and
+    evaluation files. Independent of the full tiny pipeline, so it runs on the other test worker."""
+    import json
+
+    dest = copy_tiny_repo(tmp_path_factory.mktemp("bad-input") / "repo")
+    env = {**subprocess_env(), "PYTHONPATH": str(dest / "src")}
+    for stage in ("data", "teacher", "ood", "cache"):
+        proc = subprocess.run([sys.executable, "-m", f"rtd.stages.{stage}"], cwd=dest, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    for seed in (0, 1):
+        run = dest / f"models/rtd/seed{seed}"
+        run.mkdir(parents=True)
+        shutil.copy2(dest / "models/teacher/model.safetensors", run / "model.safetensors")
+        (run / "train_stats.json").write_text(json.dumps({"trainable_params": 1, "flops_per_step": 1, "best_epoch": 1,
+                                                          "epochs_run": 1, "best_id_val_acc": 0.5}))
+    for arm in ("ar_only", "aug_only", "ft", "kd_only", "l2sp", "lora", "lpft", "rtd", "rtd_ar", "rtd_rho", "sdft",
+                "teacher", "wiseft_ft", "wiseft_rtd"):
+        (dest / f"reports/eval/{arm}.json").parent.mkdir(parents=True, exist_ok=True)
+        (dest / f"reports/eval/{arm}.json").write_text("{}\n")
     return dest
 
 
@@ -94,7 +112,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_gives_one_clear_error(case, work, tiny_repo):
+def test_bad_input_gives_one_clear_error(case, work):
     _, args, changes, action, message = case
     params = tiny_params()
     for key, value in changes.items():
@@ -107,10 +125,11 @@ def test_bad_input_gives_one_clear_error(case, work, tiny_repo):
         else:
             _set(params, key, value)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    touched = None
+    touched = original = None
     if action is not None:
         kind, rel = action
         touched = work / rel
+        original = touched.read_bytes() if touched.exists() else None
         touched.parent.mkdir(parents=True, exist_ok=True)
         if kind == "delete":
             touched.unlink()
@@ -130,8 +149,7 @@ def test_bad_input_gives_one_clear_error(case, work, tiny_repo):
         assert _snapshot(work) == before, "a failing stage must not write outputs"
     finally:
         if touched is not None:
-            original = tiny_repo / action[1]
-            if original.exists():
-                shutil.copy2(original, touched)
+            if original is not None:
+                touched.write_bytes(original)
             else:
                 touched.unlink(missing_ok=True)

@@ -64,23 +64,35 @@ def test_second_repro_runs_nothing_and_status_is_clean(tiny_repo):
     assert "up to date" in run_dvc(tiny_repo, "status")
 
 
-def test_lambda_kd_change_reruns_only_the_arms_that_use_it(tiny_repo):
+def test_lambda_kd_change_touches_only_the_arms_that_read_it(tiny_repo):
+    params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
+    params["lambda_kd"] = 0.5
+    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        changed = set(json.loads(run_dvc(tiny_repo, "status", "--json")))
+    finally:
+        (tiny_repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    seeds, p = tiny_params()["seeds"], tiny_params()
+    expected = {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in seeds} | {"report"}
+    expected |= {f"train_rtd_ar@{s}-{v}" for s in seeds for v in p["lambda_ar_sweep"]}
+    expected |= {f"train_rtd_rho@{s}-{v}" for s in seeds for v in p["rho_sweep"]}
+    assert changed == expected   # what `dvc repro` would run first; downstream stages follow their changed inputs
+
+
+def test_a_param_change_reruns_only_its_arm_and_restoring_it_restores_every_byte(tiny_repo):
     params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
     before = pipeline_outputs(tiny_repo)
-    params["lambda_kd"] = 0.5
+    params["sdft"]["temperature"] = 3.0
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run_dvc(tiny_repo, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    allowed = {"evaluate@rtd", "evaluate@kd_only", "evaluate_rtd_ar", "evaluate_rtd_rho", "wiseft_rtd", "analysis", "report"}
-    allowed |= {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in tiny_params()["seeds"]}
-    allowed |= {f"train_rtd_ar@{s}-{v}" for s in tiny_params()["seeds"] for v in tiny_params()["lambda_ar_sweep"]}
-    allowed |= {f"train_rtd_rho@{s}-{v}" for s in tiny_params()["seeds"] for v in tiny_params()["rho_sweep"]}
-    assert ran <= allowed and "train_rtd@0" in ran and "train_kd_only@1" in ran, sorted(ran)
+    allowed = {f"train_sdft@{s}" for s in tiny_params()["seeds"]} | {"evaluate@sdft", "analysis", "report"}
+    assert ran <= allowed and "train_sdft@0" in ran and "train_sdft@1" in ran, sorted(ran)
     after = pipeline_outputs(tiny_repo)
-    for arm in ("ft/lr0.0001", "lpft", "lora", "sdft", "l2sp", "aug_only", "ar_only"):
+    for arm in ("ft/lr0.0001", "lpft", "lora", "rtd", "l2sp", "aug_only", "kd_only", "ar_only"):
         assert after[f"models/{arm}/seed0/model.safetensors"] == before[f"models/{arm}/seed0/model.safetensors"]
-    params["lambda_kd"] = tiny_params()["lambda_kd"]
-    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert after["models/sdft/seed0/model.safetensors"] != before["models/sdft/seed0/model.safetensors"]
+    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     run_dvc(tiny_repo, "repro")
     assert pipeline_outputs(tiny_repo) == before, "restoring the param must restore byte-identical outputs"
 
