@@ -23,7 +23,7 @@ repro: setup
 	dvc repro
 
 test: setup
-	pytest -q -n 2
+	pytest -q -n 2 --durations=12
 
 bench: setup
 	python -m benchmarks.run --steps 15 --reps 3
