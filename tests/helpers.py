@@ -39,7 +39,33 @@ def tiny_params() -> dict:
     p["rho_sweep"] = [1.0]
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
     p["analysis"].update(n_id=100, n_ood=120)
+    t = p["text"]   # the language track: a few WordNet glosses on a tiny random BERT with MiniLM's tokenizer
+    t["data"].update(max_len=24, candidate={"train_per_class": 6, "id_val_per_class": 3, "id_test_per_class": 3,
+                                            "ood_val_per_class": 3, "ood_test_per_class": 3})
+    t["teacher"].update(path=TINY_BERT, batch_size=64)
+    t["ood"]["hotflip"]["swaps"] = 1
+    t["train"].update(epochs=1, patience=1, batch_size=8, warmup_steps=1, eval_batch_size=64, checkpoint_every=1)
+    t["ft_lrs"] = [1.0e-4]
+    t["analysis"].update(n_id=20, n_ood=20, layers=["encoder.layer.0", "encoder.layer.1", "pooled"], tsne_perplexity=5)
     return p
+
+
+TINY_BERT = "pretrained/tiny-bert"   # made by ``write_tiny_bert`` inside each tiny repository
+
+
+def write_tiny_bert(folder: Path) -> None:
+    """A 2-layer, 32-wide BERT (random, seeded) with all-MiniLM-L6-v2's tokenizer: the text track in seconds."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from rtd.text.models import _minilm_path
+
+    path = _minilm_path({"name": "minilm"})
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=AutoTokenizer.from_pretrained(path).vocab_size, hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    AutoTokenizer.from_pretrained(path).save_pretrained(folder)
 
 
 def tracked_files() -> list[str]:
@@ -78,6 +104,7 @@ def copy_tiny_repo(repo: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest)
     (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    write_tiny_bert(repo / TINY_BERT)
     return repo
 
 

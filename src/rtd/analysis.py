@@ -52,6 +52,17 @@ def reliability_bins(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 1
     return out
 
 
+def _flat(out, mask: torch.Tensor | None) -> torch.Tensor:
+    """A hooked module's output as (N, d): a transformer layer's token states (N, L, d) are mean-pooled over the mask."""
+    if isinstance(out, tuple):
+        out = out[0]
+    if mask is not None and out.dim() == 3:
+        from .text.models import _masked_mean
+
+        out = _masked_mean(out, mask)
+    return out.flatten(1).float().cpu()
+
+
 @torch.no_grad()
 def layer_activations(model: nn.Module, images: np.ndarray, layers: list[str], batch_size: int) -> dict[str, np.ndarray]:
     """Activations of ``model`` at each layer (a backbone module name, or ``pooled`` / ``logits``), flattened."""
@@ -68,10 +79,14 @@ def layer_activations(model: nn.Module, images: np.ndarray, layers: list[str], b
         if name not in modules or not name:
             raise ValueError(f"{name!r} is not a module of the backbone")
         handles.append(modules[name].register_forward_hook(
-            lambda _m, _i, out, name=name: store[name].append(out.flatten(1).float().cpu())))
+            lambda _m, _i, out, name=name: store[name].append(_flat(out, batch.get("mask")))))
+    batch: dict[str, torch.Tensor] = {}
     try:
         for start in range(0, len(images), batch_size):
-            feats = model.features(to_float(images[start:start + batch_size]).to(device))
+            x = to_float(images[start:start + batch_size]).to(device)
+            if hasattr(model, "pad_id"):   # a text model: token activations are averaged over its non-pad tokens
+                batch["mask"] = model.activation_mask(x)
+            feats = model.features(x)
             if "pooled" in store:
                 store["pooled"].append(feats.cpu())
             if "logits" in store:

@@ -62,15 +62,20 @@ def variant_values(arm: Arm, params: dict) -> list:
     return list(params[arm.sweep]) if arm.sweep else [None]
 
 
-def run_dir(arm: str, seed: int, variant=None) -> str:
-    """Where one training run's model and stats live (`models/<arm>[/<variant>]/seed<k>`)."""
+def run_dir(arm: str, seed: int, variant=None, track: str = "vision") -> str:
+    """Where one training run's model and stats live (`models/[text/]<arm>[/<variant>]/seed<k>`)."""
+    from .tracks import track_path
+
     # str(value) is how DVC renders ${item.lr} in dvc.yaml: 3e-05, 0.0001, 1.0
     sub = f"/{TRAINED[arm].variant}{variant}" if variant is not None else ""
-    return f"models/{arm}{sub}/seed{seed}"
+    return track_path(f"models/{arm}{sub}/seed{seed}", track)
 
 
-def log_path(arm: str, seed: int, variant=None) -> str:
-    return run_dir(arm, seed, variant).replace("models/", "reports/train/", 1) + ".tsv"
+def log_path(arm: str, seed: int, variant=None, track: str = "vision") -> str:
+    """The run's training log (`reports/[text/]train/<arm>[/<variant>]/seed<k>.tsv`)."""
+    from .tracks import track_path
+
+    return track_path(run_dir(arm, seed, variant).replace("models/", "reports/train/", 1) + ".tsv", track)
 
 
 def parse_variant(arm: str, text: str | None, params: dict):
@@ -127,11 +132,11 @@ def best_variant(scores: dict) -> object:
     return max(scores, key=lambda v: (sum(scores[v]) / len(scores[v]), -list(scores).index(v)))
 
 
-def tuned_ft_lr(params: dict) -> object:
+def tuned_ft_lr(params: dict, track: str = "vision") -> object:
     """FT's learning rate chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
     from .io import read_json
 
     arm = TRAINED["ft"]
-    scores = {lr: [read_json(f"{run_dir('ft', s, lr)}/train_stats.json")["best_id_val_acc"] for s in params["seeds"]]
+    scores = {lr: [read_json(f"{run_dir('ft', s, lr, track)}/train_stats.json")["best_id_val_acc"] for s in params["seeds"]]
               for lr in variant_values(arm, params)}
     return best_variant(scores)

@@ -9,7 +9,7 @@ import yaml
 
 from .errors import ParamError
 
-TRACKS = ("vision",)
+TRACKS = ("vision", "text")   # both run in `dvc repro`; `track` names the one results.md leads with
 # report rows; src/rtd/arms.py defines them (a test keeps the two in step)
 METHODS = ("ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
            "rtd", "rtd_ar", "rtd_rho", "wiseft_rtd")
@@ -126,27 +126,7 @@ def validate(params: Any) -> None:
     if not isinstance(_get(params, "kd_scale_t2"), bool):
         raise ParamError("params.yaml: `kd_scale_t2` must be true or false")
     _number(params, "rho", lo=0, lo_open=True, hi=1)
-    layer = _get(params, "ar_layer")
-    if not isinstance(layer, str) or not layer:
-        raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")
 
-    _number_list(params, "lambda_ar_sweep", lo=0)
-    _number_list(params, "rho_sweep", lo=0, lo_open=True, hi=1)
-    _number_list(params, "ft_lrs", lo=0, lo_open=True)
-    if _number(params, "train.lr", lo=0, lo_open=True) not in _get(params, "ft_lrs"):
-        raise ParamError(f"params.yaml: `train.lr` = {_get(params, 'train.lr')} must be one of `ft_lrs` = "
-                         f"{_get(params, 'ft_lrs')!r} (the `ft` row is FT at train.lr; `ft_tuned` picks among ft_lrs)")
-    _number(params, "lora.rank", lo=1, integer=True)
-    _number(params, "lora.alpha", lo=0, lo_open=True)
-    _number(params, "lora.dropout", lo=0, hi=0.99)
-    _number(params, "lora.lr", lo=0, lo_open=True)
-    target = _get(params, "lora.target_modules")
-    if not isinstance(target, str) or not target:
-        raise ParamError("params.yaml: `lora.target_modules` must be a regular expression over module names")
-    try:
-        re.compile(target)
-    except re.error as exc:
-        raise ParamError(f"params.yaml: `lora.target_modules` is not a valid regular expression ({exc})") from exc
     _number(params, "sdft.temperature", lo=0, lo_open=True)
     _number(params, "l2sp.alpha", lo=0)
     _number_list(params, "wiseft.alphas", lo=0, hi=1)
@@ -216,6 +196,36 @@ def validate(params: Any) -> None:
     templates = _name_list(params, "clip.templates")
     if not all("{}" in t for t in templates):
         raise ParamError("params.yaml: every `clip.templates` entry must contain {} for the class name")
+
+
+    _number(params, "eval.ece_bins", lo=1, integer=True)
+    _number(params, "eval.batch_size", lo=1, integer=True)
+    _track_sections(params)
+    _validate_text(params)
+
+def _track_sections(params: dict) -> None:
+    """The sections each track has its own copy of (``tracks.TEXT_OVERRIDES``), checked the same way."""
+    layer = _get(params, "ar_layer")
+    if not isinstance(layer, str) or not layer:
+        raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")
+
+    _number_list(params, "lambda_ar_sweep", lo=0)
+    _number_list(params, "rho_sweep", lo=0, lo_open=True, hi=1)
+    _number_list(params, "ft_lrs", lo=0, lo_open=True)
+    if _number(params, "train.lr", lo=0, lo_open=True) not in _get(params, "ft_lrs"):
+        raise ParamError(f"params.yaml: `train.lr` = {_get(params, 'train.lr')} must be one of `ft_lrs` = "
+                         f"{_get(params, 'ft_lrs')!r} (the `ft` row is FT at train.lr; `ft_tuned` picks among ft_lrs)")
+    _number(params, "lora.rank", lo=1, integer=True)
+    _number(params, "lora.alpha", lo=0, lo_open=True)
+    _number(params, "lora.dropout", lo=0, hi=0.99)
+    _number(params, "lora.lr", lo=0, lo_open=True)
+    target = _get(params, "lora.target_modules")
+    if not isinstance(target, str) or not target:
+        raise ParamError("params.yaml: `lora.target_modules` must be a regular expression over module names")
+    try:
+        re.compile(target)
+    except re.error as exc:
+        raise ParamError(f"params.yaml: `lora.target_modules` is not a valid regular expression ({exc})") from exc
     _number(params, "teacher.probe_c", lo=0, lo_open=True)
     _number(params, "teacher.probe_max_iter", lo=1, integer=True)
     _number(params, "teacher.batch_size", lo=1, integer=True)
@@ -244,5 +254,44 @@ def validate(params: Any) -> None:
     _name_list(params, "analysis.layers")
     _number(params, "analysis.tsne_perplexity", lo=1)
 
-    _number(params, "eval.ece_bins", lo=1, integer=True)
-    _number(params, "eval.batch_size", lo=1, integer=True)
+
+TEXT_TRANSFORMS = ("synonym", "backtranslate", "jargon", "hotflip")
+
+
+def _validate_text(params: dict) -> None:
+    """The language track's section `text`: its data and LLM settings, then its copies of the shared sections."""
+    from .text.data import DATASETS
+    from .tracks import for_track
+
+    if not isinstance(_get(params, "text"), dict):
+        raise ParamError("params.yaml: `text` must be a mapping (the language track's settings)")
+    _choice(params, "text.data.dataset", DATASETS)
+    _number(params, "text.data.seed", lo=0, integer=True)
+    _number(params, "text.data.max_len", lo=8, hi=4096, integer=True)
+    if not isinstance(_get(params, "text.data.root"), str) or not isinstance(_get(params, "text.data.candidate"), dict):
+        raise ParamError("params.yaml: `text.data.root` must be a folder and `text.data.candidate` a mapping ({} for defaults)")
+    for key in ("text.llm.model", "text.llm.cache_dir"):
+        if not isinstance(_get(params, key), str) or not _get(params, key):
+            raise ParamError(f"params.yaml: `{key}` must be a non-empty string")
+    if _get(params, "text.llm.gguf_file") is not None and not isinstance(_get(params, "text.llm.gguf_file"), str):
+        raise ParamError("params.yaml: `text.llm.gguf_file` must be a file name or null")
+    _choice(params, "text.llm.dtype", ("fp32", "bf16"))
+    _choice(params, "text.teacher.backbone", ("minilm", "llm"))
+    if _get(params, "text.teacher.path") is not None and not isinstance(_get(params, "text.teacher.path"), str):
+        raise ParamError("params.yaml: `text.teacher.path` must be a folder (a BERT-style encoder and its tokenizer) or null")
+    _number(params, "text.ood.seed", lo=0, integer=True)
+    _number(params, "text.ood.copies_per_example", lo=1, integer=True)
+    _name_list(params, "text.ood.transforms", allowed=TEXT_TRANSFORMS)
+    _number(params, "text.ood.synonym.fraction", lo=0, lo_open=True, hi=1)
+    _choice(params, "text.ood.backtranslate.engine", ("apertium", "marian"))
+    _number(params, "text.ood.jargon.rate", lo=0, lo_open=True, hi=1)
+    vocab = _get(params, "text.ood.jargon.vocabulary")
+    if not vocab or not isinstance(vocab, (list, dict)):
+        raise ParamError("params.yaml: `text.ood.jargon.vocabulary` must be a non-empty list of terms or a mapping "
+                         "word -> list of jargon synonyms")
+    _number(params, "text.ood.hotflip.swaps", lo=1, integer=True)
+    _number(params, "text.ood.hotflip.batch_size", lo=1, integer=True)
+    try:
+        _track_sections(for_track(params, "text"))
+    except ParamError as exc:   # name the key as the user writes it: text.<key>
+        raise ParamError(str(exc).replace("params.yaml: `", "params.yaml: `text.", 1)) from exc

@@ -7,6 +7,7 @@ params and inputs its arm reads and no stage definition is copied by hand.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import yaml
 
 from .arms import COMMON, MODEL_PARAMS, TRAINED, log_path
 from .figures import FIGURES
+from .tracks import track_key, track_path
 from .train import CACHE_PARTS, cache_path
 
 HEADER = """\
@@ -21,12 +23,14 @@ HEADER = """\
 #
 # The DAG: data -> teacher (probe) -> ood (D_OOD, PGD against the teacher) -> cache (teacher outputs)
 #   -> train_<arm>@<seed>[-<variant>] -> evaluate@<arm> (all seeds) / wiseft_<end> -> report.
+# The language track has the same stages, prefixed `text_` (`--track text`; files under data/text/,
+# models/text/, reports/text/); one `report` stage gathers both tracks.
 # Every stage declares exactly the params it reads, so `dvc exp run -S lambda_kd=0.5` reruns only the
 # arms that use lambda_KD (rtd, rtd_ar, rtd_rho, kd_only), WiSE-FT on RTD and the report. Commands assume the
 # project's venv is on PATH (`make repro` does that; by hand: `source .venv/bin/activate`).
 """
 PY = "PYTHONPATH=src python -m rtd.stages."
-MODEL_CODE = ("src/rtd/models.py", "src/rtd/clip.py", "src/rtd/data/wilds_splits.py")
+MODEL_CODE = ("src/rtd/models.py", "src/rtd/clip.py", "src/rtd/data/wilds_splits.py", "src/rtd/tracks.py")
 SPLITS = ("train", "id_val", "id_test", "ood_val", "ood_test")
 SWEEPS = tuple(dict.fromkeys(arm.sweep for arm in TRAINED.values() if arm.sweep))   # ft_lrs, lambda_ar_sweep, ...
 TRAIN_CODE = ("src/rtd/stages/train.py", "src/rtd/train.py", "src/rtd/distributed.py", "src/rtd/arms.py", "src/rtd/methods.py",
@@ -67,6 +71,46 @@ def _terms(name: str) -> list[str]:
     """The loss terms an arm logs (the others are NaN in its TSV)."""
     reads = TRAINED[name].reads
     return ["task"] + ["kd"] * ("temperature" in reads) + ["ar"] * ("ar_layer" in reads) + ["l2sp"] * (name == "l2sp") + ["total"]
+
+
+TEXT_CODE = "src/rtd/text"   # the language track's library (a directory dependency)
+TEXT_OOD_CODE = ("src/rtd/ood/text.py", "src/rtd/ood/nltk_data.py")
+
+
+def _text_path(path: str) -> str:
+    return path if path.startswith(("src/", "${")) else track_path(path, "text")
+
+
+def _text_entries(entries: list) -> list:
+    """Outputs / plots of a vision stage (paths, or {path: options}) moved to the text track."""
+    return [{_text_path(k): v for k, v in e.items()} if isinstance(e, dict) else _text_path(e) for e in entries]
+
+
+def _text_params(keys: list[str]) -> list[str]:
+    """The text track's declared params for a vision stage's: `text.<section>` where the track overrides it;
+    a key inside another declared key is dropped (DVC reads the enclosing one)."""
+    mapped = list(dict.fromkeys(m for k in keys for m in
+                                ([track_key(k, "text"), "text.teacher.path"] if k == "teacher.backbone" else [track_key(k, "text")])))
+    return [k for k in mapped if not any(k.startswith(other + ".") for other in mapped)]
+
+
+def _text_stage(stage: dict) -> dict:
+    """The text track's copy of a vision stage: same command with `--track text`, inputs and outputs moved."""
+    out = copy.deepcopy(stage)
+    if "matrix" in stage:   # swept values: ${ft_lrs} -> ${text.ft_lrs} where the track has its own
+        out["matrix"] = {k: "${" + track_key(v[2:-1], "text") + "}" for k, v in stage["matrix"].items()}
+    if "foreach" in stage:
+        return {"foreach": {k: _text_path(v) for k, v in stage["foreach"].items()}, "do": _text_stage(stage["do"])}
+    out["cmd"] = f"{stage['cmd']} --track text"
+    code = [d for d in stage["deps"] if d.startswith("src/") and d != "src/rtd/ood/vision.py"]
+    if "src/rtd/ood/vision.py" in stage["deps"]:
+        code += list(TEXT_OOD_CODE)
+    out["deps"] = [*code, TEXT_CODE, *(_text_path(d) for d in stage["deps"] if not d.startswith("src/"))]
+    out["params"] = _text_params(stage["params"])
+    for key in ("outs", "plots", "metrics"):
+        if key in stage:
+            out[key] = _text_entries(out[key])
+    return out
 
 
 def pipeline() -> dict:
@@ -139,26 +183,43 @@ def pipeline() -> dict:
         "outs": [{f"reports/analysis/{name}.json": {"cache": False}} for name in ANALYSES],
     }
     evals = ["teacher", *TRAINED, *(f"wiseft_{e}" for e in WISEFT_ENDS)]
+    vision = list(stages)
+    stages["text_data"] = {
+        "cmd": f"{PY}data --track text",
+        "deps": ["src/rtd/stages/data.py", TEXT_CODE, *MODEL_CODE, "src/rtd/data/splits.py", "src/rtd/io.py"],
+        "params": ["text.data", "text.teacher.backbone", "text.teacher.path", "text.llm"],
+        "outs": [track_path(f"data/vision/{s}.safetensors", "text") for s in SPLITS]
+        + ["data/text/texts.json", "data/text/manifest.json"],
+    }
+    for name in vision[1:]:
+        stages[f"text_{name}"] = _text_stage(stages[name])
+    stages["text_ood"]["deps"].append("data/text/texts.json")
+    reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
     stages["report"] = {
         "cmd": f"{PY}report",
         "deps": ["src/rtd/stages/report.py", "src/rtd/report.py", "src/rtd/figures.py", "src/rtd/arms.py",
-                 "src/rtd/metrics.py", *(f"reports/eval/{e}.json" for e in evals),
-                 *(f"reports/analysis/{name}.json" for name in ANALYSES), "reports/train"],
+                 "src/rtd/metrics.py", "src/rtd/tracks.py", *reports, "reports/train",
+                 *(track_path(r, "text") for r in reports), "reports/text/train"],
         "params": ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS, "lambda_kd", "lambda_ar", "rho",
-                   "temperature", "kd_scale_t2", "l2sp.alpha"],
+                   "temperature", "kd_scale_t2", "l2sp.alpha",
+                   *_text_params(["train.lr", "train.batch_size", *SWEEPS])],
         "metrics": [{"reports/metrics.json": {"cache": False}}],
         "outs": [{"reports/results.md": {"cache": False}}],
-        "plots": [{f"reports/figures/{name}.png": {"cache": False}} for name in FIGURES],
+        "plots": [{f"reports/{t}figures/{name}.png": {"cache": False}} for t in ("", "text/") for name in FIGURES],
     }
     # the top-level plots name files, which DVC does not interpolate: they follow the committed params
     defaults = yaml.safe_load(Path("params.yaml").read_text())
     seed = defaults["seeds"][0]
-    first = {name: log_path(name, seed, (defaults["train"]["lr"] if name == "ft" else defaults[arm.sweep][0])
-                            if arm.sweep else None) for name, arm in TRAINED.items()}
-    plots = [
-        {"loss terms per epoch (first seed)": {"x": "epoch", "y": {first[n]: _terms(n) for n in TRAINED}}},
-        {"validation accuracy per epoch (first seed)": {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in TRAINED}}},
-    ]
+    plots = []
+    for track, sub, title in (("vision", defaults, ""), ("text", defaults["text"], "text: ")):
+        sweeps = {**defaults, **sub}
+        first = {name: log_path(name, seed, (sweeps["train"]["lr"] if name == "ft" else sweeps[arm.sweep][0])
+                                if arm.sweep else None, track) for name, arm in TRAINED.items()}
+        plots += [
+            {f"{title}loss terms per epoch (first seed)": {"x": "epoch", "y": {first[n]: _terms(n) for n in TRAINED}}},
+            {f"{title}validation accuracy per epoch (first seed)":
+                {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in TRAINED}}},
+        ]
     return {"stages": stages, "plots": plots}
 
 

@@ -66,8 +66,9 @@ def rounded(obj, digits: int = 6):
 EVAL_SPLITS = ("id_val", "id_test", "ood_val", "ood_test")
 
 
-def load_eval_splits() -> dict[str, Split]:
-    """The evaluation splits of the vision track."""
+def load_eval_splits(track: str = "vision") -> dict[str, Split]:
+    """The evaluation splits of ``track``."""
     from .data.splits import load_split
+    from .tracks import track_path
 
-    return {s: load_split(f"data/vision/{s}.safetensors") for s in EVAL_SPLITS}
+    return {s: load_split(track_path(f"data/vision/{s}.safetensors", track)) for s in EVAL_SPLITS}

@@ -70,6 +70,8 @@ class LoRA(FineTune):
             raise RTDError("peft is not installed: run `make setup` (pip install peft==0.21.2)") from exc
         _plain_convs(model, self.target_modules)
         self.tuner = LoraModel(model, self.config(), "default")  # injects adapters into `model` in place
+        # a bf16 base (an LLM on GPUs) would get bf16 adapters, whose small updates round away: keep them fp32
+        self.tuner._cast_adapter_dtype("default", autocast_adapter_dtype=True)
         for name, p in model.named_parameters():
             p.requires_grad_("lora_" in name or name.startswith("head."))
         return model.to(memory_format=torch.channels_last)

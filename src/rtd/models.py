@@ -73,6 +73,11 @@ def backbone_spec(params: dict) -> dict:
     from .data.wilds_splits import num_classes
 
     name = params["teacher"]["backbone"]
+    if name in ("minilm", "llm"):   # the language track (src/rtd/text/models.py)
+        from .text.data import num_text_classes
+
+        return {"name": name, "num_classes": num_text_classes(params["text"]["data"]), "device": params["train"]["device"],
+                "llm": params["text"]["llm"], "path": params["teacher"].get("path")}
     spec = {"name": name, "num_classes": num_classes(params["vision"]["dataset"]), "device": params["train"]["device"]}
     if name == "clip":
         spec["clip"] = params["clip"]
@@ -110,6 +115,10 @@ def build_classifier(backbone: Backbone, drop_connect: float = 0.0) -> Classifie
     from .distributed import resolve_device
 
     spec = backbone if isinstance(backbone, dict) else {"name": backbone, "num_classes": NUM_CLASSES}
+    if spec["name"] in ("minilm", "llm"):
+        from .text.models import build_text_classifier
+
+        return build_text_classifier(spec).to(resolve_device(spec.get("device", "cpu")))
     if spec["name"] == "clip":
         from .clip import build_clip_backbone
 

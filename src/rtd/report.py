@@ -245,7 +245,7 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def loss_logs(rows: dict[str, dict], params: dict) -> tuple[dict[str, list[list[dict]]], dict[str, tuple[float, float]]]:
+def loss_logs(rows: dict[str, dict], params: dict, track: str = "vision") -> tuple[dict[str, list[list[dict]]], dict[str, tuple[float, float]]]:
     """Per trained row, the training logs of its seeds, and the (lambda_KD, lambda_AR) that weighted them."""
     logs, lams = {}, {}
     for name, row in rows.items():
@@ -254,7 +254,7 @@ def loss_logs(rows: dict[str, dict], params: dict) -> tuple[dict[str, list[list[
             arm = "ft"
         if arm not in TRAINED:
             continue
-        logs[name] = [read_log(log_path(arm, r["seed"], r.get("variant"))) for r in row["runs"]]
+        logs[name] = [read_log(log_path(arm, r["seed"], r.get("variant"), track)) for r in row["runs"]]
         lam_kd = params["lambda_kd"] if arm in ("rtd", "rtd_ar", "rtd_rho", "kd_only") else 0.0
         lam_ar = row.get("variant") if arm == "rtd_ar" else params["lambda_ar"] if arm in ("rtd", "rtd_rho", "ar_only") else 0.0
         lams[name] = (lam_kd, lam_ar)

@@ -37,22 +37,24 @@ class TeacherCache:
 CACHE_PARTS = ("id_logits", "ood_logits", "id_act", "ood_act")
 
 
-def cache_path(part: str) -> str:
-    return f"data/vision/cache/{part}.safetensors"
+def cache_path(part: str, track: str = "vision") -> str:
+    from .tracks import track_path
+
+    return track_path(f"data/vision/cache/{part}.safetensors", track)
 
 
-def load_cache(parts: tuple[str, ...], ar_layer: str) -> TeacherCache:
+def load_cache(parts: tuple[str, ...], ar_layer: str, track: str = "vision") -> TeacherCache:
     """The cached teacher outputs named in ``parts``; activations must be at ``ar_layer``."""
     from .io import load_arrays, shard_metadata
 
     cache = TeacherCache()
     for part in parts:
-        path = cache_path(part)
+        path = cache_path(part, track)
         arrays = load_arrays(path)
         held = shard_metadata(path).get("ar_layer")
         if part.endswith("_act") and held != ar_layer:
             raise RTDError(f"the teacher cache {path} holds layer {held!r} but `ar_layer` is {ar_layer!r}: "
-                           "run `dvc repro cache`")
+                           f"run `dvc repro {'cache' if track == 'vision' else track + '_cache'}`")
         setattr(cache, part, torch.as_tensor(arrays[part]))
     return cache
 

@@ -51,10 +51,15 @@ def load_split(path: str | Path) -> Split:
 def to_float(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 (N,C,H,W) -> float32 in [0, 1] with 3 channels (grey images are repeated), channels-last.
 
+    Integer token ids (N, L) of the language track pass through unchanged (as int64).
+
     Channels-last is the layout the models run in: on the CPU it makes EfficientNet's training step
     about 1.7x faster (benchmarks/run.py).
     """
-    x = torch.as_tensor(images).float().div_(255.0)
+    x = torch.as_tensor(images)
+    if x.dtype != torch.uint8 and not x.is_floating_point():
+        return x.long()  # token ids (the language track): the model embeds them
+    x = x.float().div_(255.0)
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return x.contiguous(memory_format=torch.channels_last)

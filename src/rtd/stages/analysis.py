@@ -1,6 +1,7 @@
 """DVC stage `analysis`: how far each student moved from the teacher, for the figures and the report.
 
     python -m rtd.stages.analysis
+    python -m rtd.stages.analysis --track text   # -> reports/text/analysis/
 
 On the first seed's models: linear CKA between the teacher and every student at `analysis.layers`
 (ID and OOD inputs, subsampled), t-SNE of the penultimate features of teacher, FT and RTD, and the
@@ -8,7 +9,7 @@ reliability-diagram bins of teacher, FT and RTD on the whole `id_test` and `ood_
 """
 from __future__ import annotations
 
-from .common import run_stage
+from .common import run_stage, track_arg, track_params
 
 TSNE_MODELS = ("teacher", "ft", "rtd")
 
@@ -21,10 +22,9 @@ def _subsample(split, n: int, rng):
     return split.images[idx], split.labels[idx], split.domains[idx]
 
 
-def main() -> None:
-    from ..config import load_params
-
-    params = load_params()
+def main(argv: list[str] | None = None) -> None:
+    track = track_arg(argv, "CKA, t-SNE and reliability bins of one track").track
+    params = track_params(track)
 
     import numpy as np
     import torch
@@ -37,17 +37,18 @@ def main() -> None:
     from ..io import seed_everything, write_json
     from ..models import backbone_spec, load_model, predict
     from ..data.splits import load_split
+    from ..tracks import track_path as P
 
     ap, ep, backbone = params["analysis"], params["eval"], backbone_spec(params)
     seed_everything(ap["seed"], params["num_threads"])
     seed = params["seeds"][0]
-    models = {"teacher": "models/teacher"}
+    models = {"teacher": P("models/teacher", track)}
     for name, arm in TRAINED.items():
         for v in (params[arm.sweep] if arm.sweep else [None]):
             if name == "ft" and v != params["train"]["lr"]:
                 continue
-            models[name if v is None or name == "ft" else f"{name}@{v}"] = run_dir(name, seed, v)
-    id_test, ood_test = (load_split(f"data/vision/{s}.safetensors") for s in ("id_test", "ood_test"))
+            models[name if v is None or name == "ft" else f"{name}@{v}"] = run_dir(name, seed, v, track)
+    id_test, ood_test = (load_split(P(f"data/vision/{s}.safetensors", track)) for s in ("id_test", "ood_test"))
     rng = np.random.default_rng(ap["seed"])
     inputs = {"id": _subsample(id_test, ap["n_id"], rng), "ood": _subsample(ood_test, ap["n_ood"], rng)}
     layers = list(ap["layers"])
@@ -80,11 +81,11 @@ def main() -> None:
                    n_jobs=1).fit_transform(feats)
         tsne["models"][name] = np.round(emb, 3).tolist()
 
-    write_json("reports/analysis/cka.json", rounded({
+    write_json(P("reports/analysis/cka.json", track), rounded({
         "seed": seed, "layers": layers, "models": cka, "n": {k: len(v[1]) for k, v in inputs.items()},
         "split_sizes": {"id_test": len(id_test), "ood_test": len(ood_test)}}))
-    write_json("reports/analysis/reliability.json", rounded({"seed": seed, "bins": reliability}))
-    write_json("reports/analysis/tsne.json", tsne)
+    write_json(P("reports/analysis/reliability.json", track), rounded({"seed": seed, "bins": reliability}))
+    write_json(P("reports/analysis/tsne.json", track), tsne)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 
 
+def track_params(track: str) -> dict:
+    """The validated params as the stages of ``track`` read them (``tracks.for_track``)."""
+    from ..config import load_params
+    from ..errors import ParamError
+    from ..tracks import TRACKS, for_track
+
+    if track not in TRACKS:
+        raise ParamError(f"unknown track {track!r}; choose one of {', '.join(TRACKS)}")
+    return for_track(load_params(), track)
+
+
+def track_arg(argv: list[str] | None, description: str, **extra) -> "argparse.Namespace":
+    """Parse ``--track`` (default vision) and the stage's own options ``extra`` = {flag: argparse kwargs}."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--track", default="vision", help="vision (default) or text")
+    for flag, kwargs in extra.items():
+        parser.add_argument(flag, **kwargs)
+    return parser.parse_args(argv)
+
+
 def run_stage(name: str, main: Callable[[], None]) -> None:
     """Run a stage; an RTDError becomes one line on stderr and exit status 2, with no traceback."""
     from ..errors import RTDError

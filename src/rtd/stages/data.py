@@ -1,16 +1,28 @@
-"""DVC stage `data`: one shard per split, from the embedded font benchmark or a WILDS dataset."""
+"""DVC stage `data`: one shard per split, from the embedded font benchmark or a WILDS dataset.
+
+    python -m rtd.stages.data                 # vision: data/vision/<split>.safetensors
+    python -m rtd.stages.data --track text    # text: token ids in data/text/<split>.safetensors, texts in texts.json
+"""
 from __future__ import annotations
 
-from .common import run_stage
+from .common import run_stage, track_arg, track_params
 
 
-def main() -> None:
-    from ..config import load_params
+def main(argv: list[str] | None = None) -> None:
+    track = track_arg(argv, "build the data shards of one track").track
+    params = track_params(track)
+
     from ..data.splits import save_split
     from ..io import write_json
+    from ..tracks import track_path
 
-    params = load_params()
-    if params["vision"]["dataset"] == "fonts":
+    texts = None
+    if track == "text":
+        from ..models import backbone_spec
+        from ..text.data import build_text_splits
+
+        splits, texts, manifest = build_text_splits(params["text"]["data"], backbone_spec(params))
+    elif params["vision"]["dataset"] == "fonts":
         from ..data.fonts import build_font_benchmark
 
         splits, manifest = build_font_benchmark(params["data"])
@@ -19,8 +31,10 @@ def main() -> None:
 
         splits, manifest = build_wilds_splits(params["vision"], params["data"]["image_size"])
     for name, split in splits.items():
-        save_split(f"data/vision/{name}.safetensors", split)
-    write_json("data/vision/manifest.json", manifest)
+        save_split(track_path(f"data/vision/{name}.safetensors", track), split)
+    if texts is not None:
+        write_json(track_path("data/vision/texts.json", track), texts)
+    write_json(track_path("data/vision/manifest.json", track), manifest)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,43 @@
 """DVC stage `ood`: the fixed OOD-style set D_OOD from the ID training images."""
 from __future__ import annotations
 
-from .common import run_stage
+from .common import run_stage, track_arg, track_params
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    track = track_arg(argv, "generate D_OOD for one track").track
+    params = track_params(track)
+
     import json
 
-    from ..config import load_params
     from ..data.splits import load_split
     from ..io import save_arrays, seed_everything
     from ..models import backbone_spec, load_model
-    from ..ood.vision import generate_ood
+    from ..tracks import track_path as P
 
-    params = load_params()
     ood = params["ood"]
     seed_everything(ood["seed"], params["num_threads"])
-    train = load_split("data/vision/train.safetensors")
-    teacher = load_model("models/teacher/model.safetensors", backbone_spec(params)) if "pgd" in ood["transforms"] else None
-    arrays = generate_ood(train.images, train.labels, ood, teacher)
-    save_arrays("data/vision/ood/train_ood.safetensors", arrays,
-                metadata={"transform_names": json.dumps(list(ood["transforms"]))})
+    train = load_split(P("data/vision/train.safetensors", track))
+    adversarial = {"vision": "pgd", "text": "hotflip"}[track]
+    spec = backbone_spec(params)
+    teacher = load_model(P("models/teacher/model.safetensors", track), spec) if adversarial in ood["transforms"] else None
+    metadata = {"transform_names": json.dumps(list(ood["transforms"]))}
+    if track == "vision":
+        from ..ood.vision import generate_ood
+
+        arrays = generate_ood(train.images, train.labels, ood, teacher)
+    else:
+        from ..io import read_json
+        from ..ood.text import generate_text_ood
+        from ..text.models import load_tokenizer
+
+        tokenizer, max_len = load_tokenizer(spec), params["text"]["data"]["max_len"]
+        pad_id = 0 if spec["name"] == "minilm" else tokenizer.pad_token_id
+        texts = read_json(P("data/vision/texts.json", track))["train"]
+        arrays = generate_text_ood(texts, train.images, train.labels, ood, tokenizer, max_len, pad_id, teacher)
+        arrays["images"] = arrays.pop("ids")   # the training loop reads D_OOD's inputs as `images`
+        metadata["texts"] = json.dumps(arrays.pop("texts"))
+    save_arrays(P("data/vision/ood/train_ood.safetensors", track), arrays, metadata=metadata)
 
 
 if __name__ == "__main__":

@@ -1,32 +1,47 @@
-"""DVC stage `report`: reports/metrics.json (the DVC metric, mean and std over seeds), reports/results.md
-and the figures in reports/figures/ (embedded in results.md)."""
+"""DVC stage `report`: reports/metrics.json (the DVC metric, mean and std over seeds, one section per track),
+reports/results.md (vision, then text) and the figures in reports/figures/ and reports/text/figures/."""
 from __future__ import annotations
 
 from .common import run_stage
 
 
-def main() -> None:
-    from ..config import load_params
-    from ..evaluate import rounded
-    from ..io import read_json, write_json, write_text
+def _track(params: dict, track: str, metrics: dict) -> str:
+    """Add ``track``'s aggregates to ``metrics``; write its figures; return its part of results.md."""
     from ..figures import write_all
+    from ..io import read_json
     from ..report import build_metrics, loss_logs, method_runs, results_markdown, rho_points
+    from ..tracks import for_track, track_path
 
-    params = load_params()
+    params = for_track(params, track)
     files = {"ft_tuned": "ft", "wiseft_ft": "wiseft_ft", "wiseft_rtd": "wiseft_rtd"}
     names = {"teacher", *(files.get(m, m) for m in params["methods"])}
-    evals = {m: read_json(f"reports/eval/{m}.json") for m in sorted(names)}
+    evals = {m: read_json(track_path(f"reports/eval/{m}.json", track)) for m in sorted(names)}
     rows = method_runs(params["methods"], evals, params)
-    metrics = build_metrics(params["track"], rows)
-    write_json("reports/metrics.json", rounded(metrics))
-    logs, lams = loss_logs(rows, params)
+    part = build_metrics(track, rows)
+    metrics[track] = part[track]
+    metrics["significance" if track == "vision" else f"significance_{track}"] = part["significance"]
+    logs, lams = loss_logs(rows, params, track)
     weights = {"lambda_kd": params["lambda_kd"], "temperature": params["temperature"],
                "kd_scale_t2": params["kd_scale_t2"], "l2sp_alpha": params["l2sp"]["alpha"], "arms": lams,
                "rho": params["rho"], "batch_size": params["train"]["batch_size"]}
-    analysis = {name: read_json(f"reports/analysis/{name}.json") for name in ("cka", "reliability", "tsne")}
-    figures = write_all(rows, evals, analysis, logs, rho_points(metrics[params["track"]], rows, params["rho"]))
-    write_text("reports/results.md", results_markdown(params["track"], metrics, rows, logs, weights,
-                                                      cka=analysis["cka"], figures=figures))
+    analysis = {name: read_json(track_path(f"reports/analysis/{name}.json", track)) for name in ("cka", "reliability", "tsne")}
+    figures = write_all(rows, evals, analysis, logs, rho_points(metrics[track], rows, params["rho"]),
+                        out_dir=track_path("reports/figures", track))
+    return results_markdown(track, {**part, track: metrics[track]}, rows, logs, weights, cka=analysis["cka"], figures=figures)
+
+
+def main() -> None:
+    from ..config import load_params
+    from ..evaluate import rounded
+    from ..io import write_json, write_text
+    from ..tracks import TRACKS
+
+    params = load_params()
+    metrics: dict = {}
+    order = [params["track"]] + [t for t in TRACKS if t != params["track"]]
+    pages = [_track(params, track, metrics) for track in order]
+    write_json("reports/metrics.json", rounded(metrics))
+    write_text("reports/results.md", "\n".join(pages))
 
 
 if __name__ == "__main__":

@@ -1,24 +1,27 @@
 """DVC stage `teacher`: the pretrained backbone + a linear probe on ID train features, or CLIP's zero-shot head."""
 from __future__ import annotations
 
-from .common import run_stage
+from .common import run_stage, track_arg, track_params
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    track = track_arg(argv, "fit the teacher of one track").track
+    params = track_params(track)
+
     import torch
 
-    from ..config import load_params
     from ..data.splits import load_split
     from ..io import seed_everything, write_json
     from ..metrics import accuracy
     from ..models import backbone_spec, build_classifier, predict, save_model
     from ..teacher import fit_linear_probe, zero_shot_head
+    from ..tracks import track_path as P
 
-    params = load_params()
     tp = params["teacher"]
-    seed_everything(params["data"]["seed"], params["num_threads"])
-    train = load_split("data/vision/train.safetensors")
-    id_val = load_split("data/vision/id_val.safetensors")
+    seed_everything(params["data"]["seed"] if track == "vision" else params["text"]["data"]["seed"],
+                    params["num_threads"])
+    train = load_split(P("data/vision/train.safetensors", track))
+    id_val = load_split(P("data/vision/id_val.safetensors", track))
     model = build_classifier(backbone_spec(params))
     zero_shot = tp["backbone"] == "clip" and params["clip"]["head"] == "zeroshot"
     if zero_shot:
@@ -29,10 +32,10 @@ def main() -> None:
     with torch.no_grad():
         model.head.weight.copy_(weight)
         model.head.bias.copy_(bias)
-    save_model("models/teacher/model.safetensors", model)
+    save_model(P("models/teacher/model.safetensors", track), model)
     val_logits, _ = predict(model, id_val.images, tp["batch_size"])
     train_logits = torch.nn.functional.linear(feats, weight, bias)
-    write_json("models/teacher/probe.json", {
+    write_json(P("models/teacher/probe.json", track), {
         **({"head": "zeroshot", "templates": params["clip"]["templates"]} if zero_shot else {}),
         "train_acc": round(accuracy(train_logits, torch.as_tensor(train.labels)), 6),
         "id_val_acc": round(accuracy(val_logits, torch.as_tensor(id_val.labels)), 6),

@@ -4,6 +4,7 @@
     python -m rtd.stages.train --arm ft --seed 0 --lr 0.0001
     python -m rtd.stages.train --arm rtd_ar --seed 0 --lambda-ar 1.0
     python -m rtd.stages.train --arm rtd_rho --seed 0 --rho 0.25
+    python -m rtd.stages.train --arm rtd --seed 0 --track text   # the language track (models/text/...)
     torchrun --nproc_per_node 4 -m rtd.stages.train --arm rtd --seed 0   # 4 GPUs, DDP; rank 0 writes
     RTD_NPROC=4 dvc repro                  # the same for every training stage: each relaunches under torchrun
 """
@@ -13,7 +14,7 @@ import argparse
 import json
 import math
 
-from .common import run_stage
+from .common import run_stage, track_params
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,13 +24,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", help="FT's learning rate, one of `ft_lrs`")
     parser.add_argument("--lambda-ar", help="rtd_ar's lambda_AR, one of `lambda_ar_sweep`")
     parser.add_argument("--rho", help="rtd_rho's |B_OOD| / |B_ID|, one of `rho_sweep`")
+    parser.add_argument("--track", default="vision", help="vision (default) or text")
     opts = parser.parse_args(argv)
 
     from ..arms import TRAINED, build_method, log_path, parse_variant, run_dir
-    from ..config import load_params
     from ..errors import ParamError
 
-    params = load_params()
+    track = opts.track
+    params = track_params(track)
     if opts.seed not in params["seeds"]:
         raise ParamError(f"seed {opts.seed} is not in `seeds` = {params['seeds']!r}")
     spec = TRAINED.get(opts.arm)
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     from ..io import load_arrays, save_arrays, seed_everything, write_json, write_text
     from ..models import backbone_spec, build_classifier, check_layer, load_model, save_model
     from ..train import LOSS_TERMS, Checkpointer, OODSet, cache_path, load_cache, train
+    from ..tracks import track_path as P
 
     from ..distributed import close, init_world
 
@@ -48,29 +51,29 @@ def main(argv: list[str] | None = None) -> None:
     backbone = backbone_spec(params)
     world = init_world(tp["device"])
     seed_everything(opts.seed, params["num_threads"])
-    inputs = [f"data/vision/{s}.safetensors" for s in ("train", "id_val", "ood_val")]
+    inputs = [P(f"data/vision/{s}.safetensors", track) for s in ("train", "id_val", "ood_val")]
     train_split, id_val, ood_val = (load_split(path) for path in inputs)
     if method.init == "teacher":
-        inputs.append("models/teacher/model.safetensors")
+        inputs.append(P("models/teacher/model.safetensors", track))
         model = load_model(inputs[-1], backbone, tp["drop_connect"])
     else:
         model = build_classifier(backbone, tp["drop_connect"])  # head: fresh nn.Linear init from the seed
     ood = cache = None
     if method.uses_ood:
-        inputs.append("data/vision/ood/train_ood.safetensors")
+        inputs.append(P("data/vision/ood/train_ood.safetensors", track))
         arrays = load_arrays(inputs[-1])
         ood = OODSet(arrays["images"], arrays["source"])
     if method.uses_activation:
         check_layer(model, params["ar_layer"])
     if method.teacher_outputs:
-        cache = load_cache(method.teacher_outputs, params["ar_layer"])
-        inputs += [cache_path(part) for part in method.teacher_outputs]
+        cache = load_cache(method.teacher_outputs, params["ar_layer"], track)
+        inputs += [cache_path(part, track) for part in method.teacher_outputs]
     hparams = {k: v for k, v in vars(method).items() if isinstance(v, (int, float, str, bool)) and k != "name"}
     hparams["lr"] = method.lr if method.lr is not None else tp["lr"]
     if method.uses_ood:
         hparams["rho"] = rho
 
-    out_dir = run_dir(opts.arm, opts.seed, variant)
+    out_dir = run_dir(opts.arm, opts.seed, variant, track)
     key = _digest({"arm": opts.arm, "train": tp, "seed": opts.seed, "hparams": hparams,
                    "backbone": backbone, "threads": params["num_threads"]}, inputs)
     checkpointer = Checkpointer(f".scratch/checkpoints/{out_dir.removeprefix('models/')}.pt", tp["checkpoint_every"], key)
@@ -87,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
                     metadata={"peft_config": json.dumps(method.config().to_dict(), sort_keys=True, default=str)})
     columns = ["epoch", "step", "lr", *LOSS_TERMS, "id_val_acc", "ood_val_acc"]
     lines = ["\t".join(columns)] + ["\t".join(_fmt(row[c]) for c in columns) for row in result.log]
-    write_text(log_path(opts.arm, opts.seed, variant), "\n".join(lines) + "\n")
+    write_text(log_path(opts.arm, opts.seed, variant, track), "\n".join(lines) + "\n")
     best = result.log[result.best_epoch - 1]
     write_json(f"{out_dir}/train_stats.json", {
         "arm": opts.arm, "seed": opts.seed, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,

@@ -9,23 +9,19 @@ labelled as such. No test split takes part in either choice.
 """
 from __future__ import annotations
 
-import argparse
-
-from .common import run_stage
+from .common import run_stage, track_arg, track_params
 
 ENDS = ("ft", "rtd")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="WiSE-FT curve between the teacher and a fine-tuned model")
-    parser.add_argument("--end", required=True)
-    end = parser.parse_args(argv).end
+    opts = track_arg(argv, "WiSE-FT curve between the teacher and a fine-tuned model", **{"--end": {"required": True}})
+    end, track = opts.end, opts.track
 
     from ..arms import run_dir, tuned_ft_lr
-    from ..config import load_params
     from ..errors import ParamError
 
-    params = load_params()
+    params = track_params(track)
     if end not in ENDS:
         raise ParamError(f"unknown WiSE-FT endpoint {end!r}; choose one of {', '.join(ENDS)}")
 
@@ -34,27 +30,29 @@ def main(argv: list[str] | None = None) -> None:
     from ..evaluate import evaluate_splits, load_eval_splits, rounded
     from ..io import seed_everything, write_json
     from ..models import backbone_spec, load_model
+    from ..tracks import track_path as P
     from ..wiseft import interpolate_weights, select_alpha
 
     ep, backbone, alphas = params["eval"], backbone_spec(params), params["wiseft"]["alphas"]
     seed_everything(0, params["num_threads"])
-    splits = load_eval_splits()
-    variant = tuned_ft_lr(params) if end == "ft" else None
-    teacher = load_model("models/teacher/model.safetensors", backbone)
+    splits = load_eval_splits(track)
+    variant = tuned_ft_lr(params, track) if end == "ft" else None
+    teacher = load_model(P("models/teacher/model.safetensors", track), backbone)
     theta_0 = {k: v.clone() for k, v in teacher.state_dict().items()}
     runs = {}
     for seed in params["seeds"]:
-        theta_1 = load_model(f"{run_dir(end, seed, variant)}/model.safetensors", backbone).state_dict()
+        theta_1 = load_model(f"{run_dir(end, seed, variant, track)}/model.safetensors", backbone).state_dict()
         curve = []
         for alpha in tqdm(sorted(alphas), desc=f"wiseft {end} seed {seed}", unit="alpha", leave=False):
             teacher.load_state_dict(interpolate_weights(theta_0, theta_1, alpha))
             m = evaluate_splits(teacher, splits["id_test"], splits["ood_val"], splits["ood_test"], ep["batch_size"],
-                                ep["ece_bins"], id_val=splits["id_val"], vision=params["vision"])
+                                ep["ece_bins"], id_val=splits["id_val"],
+                                vision=params["vision"] if track == "vision" else None)
             curve.append({"alpha": alpha, **m})
         runs[f"seed{seed}"] = {"seed": seed, "curve": curve,
                                "alpha_id_val": select_alpha(curve, "id_val_acc")["alpha"],
                                "alpha_ood_val": select_alpha(curve, "ood_val_acc")["alpha"]}
-    write_json(f"reports/eval/wiseft_{end}.json",
+    write_json(P(f"reports/eval/wiseft_{end}.json", track),
                rounded({"end": end, "end_variant": variant, "alphas": sorted(alphas), "runs": runs}))
 
 

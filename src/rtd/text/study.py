@@ -1,0 +1,150 @@
+"""Which text benchmark shows erosion? Standard FT against the linear-probe teacher on each candidate split.
+
+    python -m rtd.text.study                       # all candidates, writes reports/text/candidates.{json,md}
+    python -m rtd.text.study --candidates wordnet --seeds 0 1 2
+
+For each candidate (``rtd.text.candidates``): the teacher = MiniLM + a logistic-regression probe on ID
+train features (as the `text_teacher` stage fits it); FT = MiniLM + a new head trained with the one loop
+(``rtd.train.train``, method ``FineTune``) at each learning rate of ``text.ft_lrs``, the lr chosen on
+id_val (mean over seeds), for ``text.train.epochs`` epochs with the best epoch on id_val. A benchmark
+tests RTD only if FT ends below the teacher on OOD: the report gives FT − teacher on ``ood_test`` per seed,
+its mean ± std and a one-sample t-test, next to the ID change. Not a DVC stage (it would add half an hour
+to every `dvc repro`); its output is committed and the README quotes it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _eval(model, split, batch_size: int, worst_groups: bool) -> dict:
+    import torch
+
+    from ..metrics import accuracy
+    from ..models import predict
+
+    logits, _ = predict(model, split.images, batch_size)
+    y = torch.as_tensor(split.labels)
+    out = {"acc": accuracy(logits, y)}
+    if worst_groups:
+        accs = [accuracy(logits[torch.as_tensor(split.domains == g)], y[torch.as_tensor(split.domains == g)])
+                for g in range(len(split.domain_names)) if (split.domains == g).any()]
+        out["worst_group_acc"] = min(accs)
+    return out
+
+
+def study(candidate: str, params: dict, seeds: list[int], progress: bool = True) -> dict:
+    """Teacher and FT (each lr, each seed) on one candidate; see the module docstring."""
+    import numpy as np
+    import torch
+
+    from ..io import seed_everything
+    from ..methods import FineTune
+    from ..models import backbone_spec, build_classifier, predict
+    from ..teacher import fit_linear_probe
+    from ..train import train
+    from ..tracks import for_track
+    from .data import build_text_splits
+
+    p = for_track(params, "text")
+    data_cfg = {**p["text"]["data"], "dataset": candidate, "candidate": {}}
+    spec = {**backbone_spec(p), "num_classes": None}
+    seed_everything(data_cfg["seed"], p["num_threads"])
+    from .data import num_text_classes
+
+    spec["num_classes"] = num_text_classes(data_cfg)
+    splits, _, manifest = build_text_splits(data_cfg, spec)
+    worst = candidate == "bible_style"
+    tp, bs = p["train"], p["train"]["eval_batch_size"]
+
+    teacher = build_classifier(spec)
+    _, feats = predict(teacher, splits["train"].images, bs, layer="pooled")
+    w, b = fit_linear_probe(feats.numpy(), splits["train"].labels, p["teacher"]["probe_c"], p["teacher"]["probe_max_iter"])
+    with torch.no_grad():
+        teacher.head.weight.copy_(w)
+        teacher.head.bias.copy_(b)
+    result = {"candidate": candidate, "sizes": {k: v["n"] for k, v in manifest["splits"].items()},
+              "teacher": {s: _eval(teacher, splits[s], bs, worst) for s in ("id_val", "id_test", "ood_val", "ood_test")},
+              "ft": {}}
+    for lr in p["ft_lrs"]:
+        for seed in seeds:
+            seed_everything(seed, p["num_threads"])
+            method = FineTune()
+            method.lr = float(lr)
+            run = train(build_classifier(spec), method, splits["train"], splits["id_val"], splits["ood_val"], tp, seed,
+                        progress=progress)
+            result["ft"][f"lr{lr}/seed{seed}"] = {
+                "lr": lr, "seed": seed, "best_epoch": run.best_epoch,
+                **{s: _eval(run.model, splits[s], bs, worst) for s in ("id_val", "id_test", "ood_val", "ood_test")}}
+            if progress:
+                r = result["ft"][f"lr{lr}/seed{seed}"]
+                print(f"[study] {candidate} lr={lr} seed={seed}: id_test {r['id_test']['acc']:.3f} "
+                      f"ood_test {r['ood_test']['acc']:.3f} (teacher {result['teacher']['id_test']['acc']:.3f} / "
+                      f"{result['teacher']['ood_test']['acc']:.3f})", file=sys.stderr)
+    lrs = {lr: np.mean([r["id_val"]["acc"] for r in result["ft"].values() if r["lr"] == lr]) for lr in p["ft_lrs"]}
+    best = max(lrs, key=lambda lr: (lrs[lr], -list(lrs).index(lr)))
+    result["ft_lr_chosen_on_id_val"] = best
+    result["summary"] = summarise(result, best, worst)
+    return result
+
+
+def summarise(result: dict, lr: float, worst: bool) -> dict:
+    """FT (at ``lr``) − teacher per seed on id_test / ood_test (and worst group), mean ± std, one-sample t-test."""
+    import numpy as np
+    from scipy import stats
+
+    runs = [r for r in result["ft"].values() if r["lr"] == lr]
+    out = {}
+    for split in ("id_test", "ood_test"):
+        for key in ("acc", "worst_group_acc") if worst else ("acc",):
+            diffs = np.array([r[split][key] - result["teacher"][split][key] for r in runs])
+            t, pval = stats.ttest_1samp(diffs, 0.0) if len(diffs) > 1 and diffs.std() > 0 else (float("nan"), float("nan"))
+            vals = np.array([r[split][key] for r in runs])
+            out[f"{split}/{key}"] = {"teacher": result["teacher"][split][key], "ft_mean": float(vals.mean()),
+                                     "ft_std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+                                     "diff_per_seed": diffs.round(4).tolist(), "diff_mean": float(diffs.mean()),
+                                     "t": float(t), "p": float(pval)}
+    return out
+
+
+def markdown(results: list[dict]) -> str:
+    """The table the README quotes."""
+    lines = ["| candidate | n train / ood_test | teacher ID | FT ID | teacher OOD | FT OOD | FT − teacher OOD (per seed) | p |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s = r["summary"]
+        i, o = s["id_test/acc"], s["ood_test/acc"]
+        seeds = ", ".join(f"{100 * d:+.1f}" for d in o["diff_per_seed"])
+        lines.append(f"| {r['candidate']} (lr {r['ft_lr_chosen_on_id_val']:g}) | {r['sizes']['train']} / {r['sizes']['ood_test']} | "
+                     f"{100 * i['teacher']:.1f} | {100 * i['ft_mean']:.1f} ± {100 * i['ft_std']:.1f} | {100 * o['teacher']:.1f} | "
+                     f"{100 * o['ft_mean']:.1f} ± {100 * o['ft_std']:.1f} | {seeds} | {o['p']:.3f} |")
+        if "ood_test/worst_group_acc" in s:
+            w = s["ood_test/worst_group_acc"]
+            lines.append(f"| ↳ worst group (genre × version) | | | | {100 * w['teacher']:.1f} | "
+                         f"{100 * w['ft_mean']:.1f} ± {100 * w['ft_std']:.1f} | "
+                         + ", ".join(f"{100 * d:+.1f}" for d in w["diff_per_seed"]) + f" | {w['p']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..config import load_params
+    from ..evaluate import rounded
+    from ..io import write_json, write_text
+    from .candidates import CANDIDATES
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=CANDIDATES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default="reports/text/candidates")
+    opts = parser.parse_args(argv)
+    params = load_params()
+    results = [study(c, params, opts.seeds) for c in opts.candidates]
+    write_json(f"{opts.out}.json", rounded(results))
+    write_text(f"{opts.out}.md", markdown(results))
+    print(markdown(results))
+
+
+if __name__ == "__main__":
+    from ..stages.common import run_stage
+
+    run_stage("study", main)

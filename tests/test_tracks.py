@@ -1,0 +1,75 @@
+"""The two tracks share stages and library code: params overrides, paths and declared params."""
+import pytest
+
+from rtd.config import validate
+from rtd.errors import ParamError
+from rtd.tracks import TEXT_OVERRIDES, for_track, track_key, track_path
+from tests.helpers import default_params
+
+
+def test_for_track_replaces_only_the_overridden_sections():
+    p = default_params()
+    assert for_track(p, "vision") is p
+    t = for_track(p, "text")
+    for key in TEXT_OVERRIDES:
+        assert t[key] == p["text"][key]
+    for key in ("lambda_kd", "lambda_ar", "rho", "temperature", "sdft", "l2sp", "wiseft", "eval", "seeds", "methods"):
+        assert t[key] == p[key]
+    assert p["train"] != p["text"]["train"] and t["train"] is not p["text"]["train"]   # a copy: stages may not alias
+
+
+@pytest.mark.parametrize("path, text", [
+    ("data/vision/train.safetensors", "data/text/train.safetensors"),
+    ("data/vision/cache/id_act.safetensors", "data/text/cache/id_act.safetensors"),
+    ("models/rtd/seed0", "models/text/rtd/seed0"),
+    ("models/teacher/model.safetensors", "models/text/teacher/model.safetensors"),
+    ("reports/eval/ft.json", "reports/text/eval/ft.json"),
+    ("reports/train/ft/lr0.0001/seed1.tsv", "reports/text/train/ft/lr0.0001/seed1.tsv"),
+])
+def test_track_paths(path, text):
+    assert track_path(path, "vision") == path
+    assert track_path(path, "text") == text
+
+
+def test_declared_params_follow_the_overrides():
+    assert track_key("train", "text") == "text.train"
+    assert track_key("train.device", "text") == "text.train.device"
+    assert track_key("ft_lrs", "text") == "text.ft_lrs"
+    assert track_key("lambda_kd", "text") == "lambda_kd"
+    assert track_key("vision.dataset", "text") == "text.data"
+    assert track_key("clip", "text") == "text.llm"
+    assert track_key("train", "vision") == "train"
+
+
+def test_text_stages_declare_text_sections_and_shared_weights():
+    from rtd.dvcgen import pipeline
+
+    stages = pipeline()["stages"]
+    rtd = stages["text_train_rtd"]
+    assert rtd["cmd"].endswith("--track text")
+    assert {"text.train", "text.ar_layer", "lambda_kd", "lambda_ar", "rho"} <= set(rtd["params"])
+    assert "train" not in rtd["params"] and "ar_layer" not in rtd["params"]
+    assert all(not d.startswith(("data/vision", "models/teacher")) for d in rtd["deps"])
+    assert stages["text_train_ft"]["matrix"]["lr"] == "${text.ft_lrs}"
+    assert "src/rtd/ood/text.py" in stages["text_ood"]["deps"] and "src/rtd/ood/vision.py" not in stages["text_ood"]["deps"]
+    assert "reports/text/eval/rtd.json" in stages["report"]["deps"]
+
+
+@pytest.mark.parametrize("dotted, value, message", [
+    ("text.ood.transforms", ["synonym", "paraphrase"], "`text.ood.transforms` has unknown entry 'paraphrase'"),
+    ("text.ft_lrs", [5e-5], "`text.train.lr` = 0.0001 must be one of `ft_lrs`"),
+    ("text.train.batch_size", 0, "`text.train.batch_size` must be >= 1"),
+    ("text.data.dataset", "imdb", "`text.data.dataset` = 'imdb' is unknown"),
+    ("text.ood.backtranslate.engine", "google", "`text.ood.backtranslate.engine` = 'google' is unknown"),
+    ("text.teacher.backbone", "bert", "`text.teacher.backbone` = 'bert' is unknown"),
+    ("text.lora.target_modules", "((", "`text.lora.target_modules` is not a valid regular expression"),
+])
+def test_bad_text_params(dotted, value, message):
+    p = default_params()
+    node = p
+    *parents, last = dotted.split(".")
+    for k in parents:
+        node = node[k]
+    node[last] = value
+    with pytest.raises(ParamError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        validate(p)
