@@ -39,6 +39,7 @@ def tiny_params() -> dict:
     p["rho_sweep"] = [1.0]
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
     p["analysis"].update(n_id=100, n_ood=120)
+    p["tracks"] = ["vision"]   # the text track has its own tiny repository (``tiny_text_params``)
     t = p["text"]   # the language track: a few WordNet glosses on a tiny random BERT with MiniLM's tokenizer
     t["data"].update(max_len=24, candidate={"train_per_class": 6, "id_val_per_class": 3, "id_test_per_class": 3,
                                             "ood_val_per_class": 3, "ood_test_per_class": 3})
@@ -47,6 +48,13 @@ def tiny_params() -> dict:
     t["train"].update(epochs=1, patience=1, batch_size=8, warmup_steps=1, eval_batch_size=64, checkpoint_every=1)
     t["ft_lrs"] = [1.0e-4]
     t["analysis"].update(n_id=20, n_ood=20, layers=["encoder.layer.0", "encoder.layer.1", "pooled"], tsne_perplexity=5)
+    return p
+
+
+def tiny_text_params() -> dict:
+    """The tiny configuration of the language track alone, one seed (its pipeline runs beside the vision one)."""
+    p = tiny_params()
+    p.update(tracks=["text"], track="text", seeds=[0])
     return p
 
 
@@ -95,22 +103,26 @@ def pipeline_outputs(repo: Path) -> dict[str, bytes]:
     return {p: (repo / p).read_bytes() for p in sorted(paths)}
 
 
-def copy_tiny_repo(repo: Path) -> Path:
-    """Copy the repository's files (no outputs) into ``repo`` with the tiny params."""
+def copy_tiny_repo(repo: Path, params: dict | None = None) -> Path:
+    """Copy the repository's files (no outputs) into ``repo`` with the tiny params (or ``params``), and generate
+    its dvc.yaml for the tracks they list."""
     for rel in tracked_files():
         if rel == "dvc.lock" or rel.startswith("reports/"):
             continue  # the copy must produce these itself
         dest = repo / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, dest)
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    write_tiny_bert(repo / TINY_BERT)
+    params = params or tiny_params()
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run([sys.executable, "-m", "rtd.dvcgen"], cwd=repo, check=True, env={**subprocess_env(), "PYTHONPATH": str(repo / "src")})
+    if "text" in params["tracks"]:
+        write_tiny_bert(repo / TINY_BERT)
     return repo
 
 
-def make_tiny_repo(repo: Path) -> Path:
+def make_tiny_repo(repo: Path, params: dict | None = None) -> Path:
     """Copy the repository's files into ``repo`` with the tiny params, `git init` it and `dvc repro`."""
-    copy_tiny_repo(repo)
+    copy_tiny_repo(repo, params)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     run_dvc(repo, "repro")
     return repo

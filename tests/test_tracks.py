@@ -13,7 +13,7 @@ def test_for_track_replaces_only_the_overridden_sections():
     t = for_track(p, "text")
     for key in TEXT_OVERRIDES:
         assert t[key] == p["text"][key]
-    for key in ("lambda_kd", "lambda_ar", "rho", "temperature", "sdft", "l2sp", "wiseft", "eval", "seeds", "methods"):
+    for key in ("lambda_kd", "lambda_ar", "rho", "temperature", "sdft", "l2sp", "eval", "seeds", "methods"):
         assert t[key] == p[key]
     assert p["train"] != p["text"]["train"] and t["train"] is not p["text"]["train"]   # a copy: stages may not alias
 

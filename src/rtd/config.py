@@ -113,6 +113,7 @@ def validate(params: Any) -> None:
     if not isinstance(params, dict):
         raise ParamError("params.yaml must be a mapping of keys to values")
     _choice(params, "track", TRACKS)
+    _name_list(params, "tracks", allowed=TRACKS)
     _name_list(params, "methods", allowed=METHODS)
     _number(params, "num_threads", lo=1, integer=True)
     seeds = _get(params, "seeds")
@@ -129,10 +130,6 @@ def validate(params: Any) -> None:
 
     _number(params, "sdft.temperature", lo=0, lo_open=True)
     _number(params, "l2sp.alpha", lo=0)
-    _number_list(params, "wiseft.alphas", lo=0, hi=1)
-    for end in (0.0, 1.0):
-        if end not in _get(params, "wiseft.alphas"):
-            raise ParamError(f"params.yaml: `wiseft.alphas` must include {end:g} (the endpoints θ_T and the fine-tuned model)")
 
     _number(params, "data.seed", lo=0, integer=True)
     _number(params, "data.image_size", lo=16, integer=True)
@@ -205,6 +202,10 @@ def validate(params: Any) -> None:
 
 def _track_sections(params: dict) -> None:
     """The sections each track has its own copy of (``tracks.TEXT_OVERRIDES``), checked the same way."""
+    _number_list(params, "wiseft.alphas", lo=0, hi=1)
+    for end in (0.0, 1.0):
+        if end not in _get(params, "wiseft.alphas"):
+            raise ParamError(f"params.yaml: `wiseft.alphas` must include {end:g} (the endpoints θ_T and the fine-tuned model)")
     layer = _get(params, "ar_layer")
     if not isinstance(layer, str) or not layer:
         raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")

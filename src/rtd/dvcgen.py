@@ -114,7 +114,9 @@ def _text_stage(stage: dict) -> dict:
 
 
 def pipeline() -> dict:
-    """The whole dvc.yaml as a dict."""
+    """The whole dvc.yaml as a dict, with the stages of the tracks listed in params.yaml's `tracks`."""
+    defaults = yaml.safe_load(Path("params.yaml").read_text())
+    tracks = defaults["tracks"]
     stages: dict = {
         "data": {
             "cmd": f"{PY}data",
@@ -194,24 +196,31 @@ def pipeline() -> dict:
     for name in vision[1:]:
         stages[f"text_{name}"] = _text_stage(stages[name])
     stages["text_ood"]["deps"].append("data/text/texts.json")
+    stages["text_analysis"]["deps"].append("data/text/manifest.json")   # class names for the t-SNE legend
+    if "text" not in tracks:
+        stages = {k: v for k, v in stages.items() if not k.startswith("text_")}
+    if "vision" not in tracks:
+        stages = {k: v for k, v in stages.items() if k.startswith("text_")}
     reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
+    report_params = ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS]
     stages["report"] = {
         "cmd": f"{PY}report",
         "deps": ["src/rtd/stages/report.py", "src/rtd/report.py", "src/rtd/figures.py", "src/rtd/arms.py",
-                 "src/rtd/metrics.py", "src/rtd/tracks.py", *reports, "reports/train",
-                 *(track_path(r, "text") for r in reports), "reports/text/train"],
-        "params": ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS, "lambda_kd", "lambda_ar", "rho",
-                   "temperature", "kd_scale_t2", "l2sp.alpha",
-                   *_text_params(["train.lr", "train.batch_size", *SWEEPS])],
+                 "src/rtd/metrics.py", "src/rtd/tracks.py"]
+        + [p for t in tracks for p in [*(track_path(r, t) for r in reports), track_path("reports/train", t)]],
+        "params": list(dict.fromkeys(["tracks", *(k for t in tracks for k in (report_params if t == "vision" else
+                                                                              _text_params(report_params))),
+                                      "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2", "l2sp.alpha"])),
         "metrics": [{"reports/metrics.json": {"cache": False}}],
         "outs": [{"reports/results.md": {"cache": False}}],
-        "plots": [{f"reports/{t}figures/{name}.png": {"cache": False}} for t in ("", "text/") for name in FIGURES],
+        "plots": [{track_path(f"reports/figures/{name}.png", t): {"cache": False}} for t in tracks for name in FIGURES],
     }
     # the top-level plots name files, which DVC does not interpolate: they follow the committed params
-    defaults = yaml.safe_load(Path("params.yaml").read_text())
     seed = defaults["seeds"][0]
     plots = []
     for track, sub, title in (("vision", defaults, ""), ("text", defaults["text"], "text: ")):
+        if track not in tracks:
+            continue
         sweeps = {**defaults, **sub}
         first = {name: log_path(name, seed, (sweeps["train"]["lr"] if name == "ft" else sweeps[arm.sweep][0])
                                 if arm.sweep else None, track) for name, arm in TRAINED.items()}

@@ -8,7 +8,7 @@ import numpy as np
 
 PNG_METADATA = {"Software": None}   # matplotlib writes its version here by default
 CLASS_COLOURS = "tab10"
-DOMAIN_MARKERS = {"id": "o", "handwriting": "^", "decorative": "s", "sklearn_digits": "x"}
+DOMAIN_MARKERS = {"id": "o", "handwriting": "^", "decorative": "s", "sklearn_digits": "x", "example": "^", "web": "^"}
 
 
 def _plt():
@@ -175,7 +175,8 @@ def tsne(data: dict, path: str | Path) -> None:
         ax.set_xticks([])
         ax.set_yticks([])
     handles = [plt.Line2D([], [], ls="", marker=DOMAIN_MARKERS.get(n, "."), color="grey", label=n) for n in names]
-    handles += [plt.Line2D([], [], ls="", marker="o", color=cmap(c), label=f"digit {c}") for c in range(10)]
+    classes = data.get("class_names") or [f"digit {c}" for c in range(10)]
+    handles += [plt.Line2D([], [], ls="", marker="o", color=cmap(c), label=name) for c, name in enumerate(classes)]
     axes[0][-1].legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("t-SNE of penultimate features (first seed), ID (id_test) and OOD (ood_test) points")
     save(fig, path)

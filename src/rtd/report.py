@@ -157,7 +157,7 @@ FIGURE_CAPTIONS = {
     "wiseft": "WiSE-FT: ID and OOD accuracy along θ_α = (1 − α) θ_T + α θ_end, for tuned FT and RTD (thin: seeds, bold: mean).",
     "reliability": "Reliability diagrams (15 equal-width confidence bins) of the teacher, FT and RTD on id_test and ood_test (first seed).",
     "cka": "Linear CKA between the teacher and each student per layer, ID and OOD inputs (first seed).",
-    "tsne": "t-SNE of penultimate features of the teacher, FT and RTD (first seed): colour = digit, marker = domain.",
+    "tsne": "t-SNE of penultimate features of the teacher, FT and RTD (first seed): colour = class, marker = domain.",
     "training_curves": "Each loss term and the validation accuracies per epoch for every arm (mean over seeds).",
     "rho_tradeoff": "Cost against robustness: RTD's OOD accuracy (mean ± std over seeds) at each ρ against its FLOPs per step relative to FT (dashed: FT, band: ± std).",
 }

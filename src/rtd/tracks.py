@@ -2,8 +2,8 @@
 
 A track differs only by (1) where its files live and (2) the params sections it overrides: the text
 track's ``text:`` section holds its own ``teacher``, ``ood``, ``train``, ``ft_lrs``, ``lora``, ``ar_layer``,
-``analysis``, ``lambda_ar_sweep`` and ``rho_sweep``; every other key (``lambda_kd``, ``lambda_ar``, ``rho``,
-``temperature``, ``sdft``, ``l2sp``, ``wiseft``, ``eval``, ``seeds``) is shared, so `dvc exp run -S lambda_kd=0.5`
+``analysis``, ``lambda_ar_sweep``, ``rho_sweep`` and ``wiseft``; every other key (``lambda_kd``, ``lambda_ar``,
+``rho``, ``temperature``, ``sdft``, ``l2sp``, ``eval``, ``seeds``, ``methods``) is shared, so `dvc exp run -S lambda_kd=0.5`
 reruns RTD in both tracks.
 """
 from __future__ import annotations
@@ -12,7 +12,8 @@ import copy
 
 TRACKS = ("vision", "text")
 # top-level params keys the text track replaces with `text.<key>`
-TEXT_OVERRIDES = ("teacher", "ood", "train", "ft_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "rho_sweep")
+TEXT_OVERRIDES = ("teacher", "ood", "train", "ft_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "rho_sweep",
+                  "wiseft")
 
 
 def for_track(params: dict, track: str) -> dict:

@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> None:
     labels = np.concatenate([inputs["id"][1], inputs["ood"][1]])
     domains = np.concatenate([np.zeros(len(inputs["id"][1]), dtype=np.int64), inputs["ood"][2] + 1])
     tsne.update(labels=labels.tolist(), domains=domains.tolist())
+    if track == "text":
+        from ..io import read_json
+
+        tsne["class_names"] = read_json(P("data/vision/manifest.json", track))["classes"]
     for name in TSNE_MODELS:
         feats = np.concatenate([acts[name]["id"]["pooled"], acts[name]["ood"]["pooled"]]).astype(np.float64)
         emb = TSNE(n_components=2, perplexity=ap["tsne_perplexity"], init="pca", random_state=ap["seed"],

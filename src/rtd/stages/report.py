@@ -38,7 +38,8 @@ def main() -> None:
 
     params = load_params()
     metrics: dict = {}
-    order = [params["track"]] + [t for t in TRACKS if t != params["track"]]
+    order = [t for t in TRACKS if t in params["tracks"]]
+    order = [params["track"]] * (params["track"] in order) + [t for t in order if t != params["track"]]
     pages = [_track(params, track, metrics) for track in order]
     write_json("reports/metrics.json", rounded(metrics))
     write_text("reports/results.md", "\n".join(pages))

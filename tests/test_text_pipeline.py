@@ -1,0 +1,60 @@
+"""End to end, the language track: `dvc repro` of a tiny text-only configuration (tiny BERT, one seed)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import pipeline_outputs, run_dvc, tiny_text_params
+
+pytestmark = pytest.mark.slow
+
+
+def test_repro_runs_every_method_on_the_text_track(tiny_text_repo):
+    p = tiny_text_params()
+    metrics = json.loads((tiny_text_repo / "reports/metrics.json").read_text())
+    assert set(metrics) == {"text", "significance_text"}
+    rows = {"teacher", "ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft_oodval", "aug_only",
+            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "rtd_rho@1.0", "wiseft_rtd", "wiseft_rtd_oodval"}
+    assert set(metrics["text"]) == rows
+    for name, m in metrics["text"].items():
+        assert 0.0 <= m["id_acc"] <= 1.0 and 0.0 <= m["ood_acc"] <= 1.0
+        assert set(m["ood_domains"]) == {"example"}, name   # WordNet: definitions (ID) -> usage examples (OOD)
+    assert metrics["text"]["rtd"]["flops_rel_ft"] > 1.0
+    assert metrics["text"]["lora"]["trainable_params"] < metrics["text"]["ft"]["trainable_params"]
+    results = (tiny_text_repo / "reports/results.md").read_text()
+    assert results.startswith("# Results: text track") and "| RTD |" in results
+    log = (tiny_text_repo / "reports/text/train/rtd/seed0.tsv").read_text().splitlines()
+    assert len(log) == 1 + p["text"]["train"]["epochs"]
+    assert all(row.split("\t")[4] != "nan" and row.split("\t")[5] != "nan" for row in log[1:])   # KD and AR logged
+    for name in ("cka", "tsne", "effective_robustness", "wiseft", "reliability", "training_curves"):
+        png = tiny_text_repo / f"reports/text/figures/{name}.png"
+        assert png.stat().st_size > 10_000 and f"](text/figures/{name}.png)" in results
+    cka = json.loads((tiny_text_repo / "reports/text/analysis/cka.json").read_text())
+    assert cka["layers"] == p["text"]["analysis"]["layers"] and set(cka["models"]) >= {"ft", "rtd"}
+    tsne = json.loads((tiny_text_repo / "reports/text/analysis/tsne.json").read_text())
+    assert tsne["class_names"][0] == "noun.act"
+
+
+def test_d_ood_holds_perturbed_copies_of_the_training_texts(tiny_text_repo):
+    from rtd.io import load_arrays, shard_metadata
+
+    p = tiny_text_params()["text"]
+    path = tiny_text_repo / "data/text/ood/train_ood.safetensors"
+    arrays, texts = load_arrays(path), json.loads(shard_metadata(path)["texts"])
+    train = json.loads((tiny_text_repo / "data/text/texts.json").read_text())["train"]
+    assert len(texts) == len(arrays["source"]) == len(train) * p["ood"]["copies_per_example"]
+    assert sum(t != train[s] for t, s in zip(texts, arrays["source"])) >= 0.8 * len(texts)
+    assert set(arrays["transform"].tolist()) == set(range(len(p["ood"]["transforms"])))
+    assert arrays["images"].shape[1] == p["data"]["max_len"] and arrays["images"].dtype.kind == "i"
+    stats = json.loads((tiny_text_repo / "data/text/cache/stats.json").read_text())
+    assert set(stats["ood_acc_by_transform"]) == set(p["ood"]["transforms"])
+
+
+def test_text_reruns_are_byte_identical_and_second_repro_runs_nothing(tiny_text_repo):
+    assert "Running stage" not in run_dvc(tiny_text_repo, "repro")
+    before = pipeline_outputs(tiny_text_repo)
+    for stage in ("text_ood", "text_train_rtd@0", "text_analysis", "report"):
+        run_dvc(tiny_text_repo, "repro", "--force", "--single-item", stage)
+    after = pipeline_outputs(tiny_text_repo)
+    assert not [p for p in before if before[p] != after[p]], "text outputs differ between two runs"

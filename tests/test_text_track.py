@@ -1,0 +1,96 @@
+"""The language track's glue: token-id shards, the text classifier's interface, the paper datasets' OOD files."""
+import numpy as np
+import pytest
+import torch
+
+from rtd.data.splits import to_float
+from rtd.errors import RTDError
+from rtd.text.models import TextClassifier
+
+
+@pytest.fixture(scope="module")
+def tiny_text_model():
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                        max_position_embeddings=32)
+    return TextClassifier(BertModel(config, add_pooling_layer=False), 16, 3, pad_id=0).eval()
+
+
+def test_token_ids_pass_through_to_float_unchanged():
+    ids = np.array([[101, 7, 102, 0]], dtype=np.int64)
+    out = to_float(ids)
+    assert out.dtype == torch.int64 and torch.equal(out, torch.as_tensor(ids))
+    assert to_float(np.zeros((1, 3, 4, 4), dtype=np.uint8)).dtype == torch.float32   # images unchanged
+
+
+def test_padding_does_not_change_logits_or_activations(tiny_text_model):
+    short = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0]])
+    long = torch.cat([short, torch.zeros(2, 6, dtype=torch.long)], dim=1)
+    with torch.no_grad():
+        for layer in ("pooled", "encoder.layer.0"):
+            a, b = tiny_text_model.forward_with_activation(short, layer), tiny_text_model.forward_with_activation(long, layer)
+            assert torch.allclose(a[0], b[0], atol=1e-5) and torch.allclose(a[1], b[1], atol=1e-5)
+            assert a[1].shape == (2, 16)
+
+
+def test_layer_activations_of_a_text_model_are_mean_pooled(tiny_text_model):
+    from rtd.analysis import layer_activations
+
+    ids = np.array([[5, 6, 7, 0], [8, 9, 0, 0], [10, 11, 12, 13]], dtype=np.int64)
+    one = layer_activations(tiny_text_model, ids, ["encoder.layer.1", "pooled"], batch_size=1)
+    all_ = layer_activations(tiny_text_model, ids, ["encoder.layer.1", "pooled"], batch_size=3)
+    for name in one:
+        assert one[name].shape == (3, 16) and np.allclose(one[name], all_[name], atol=1e-5)
+    with torch.no_grad():   # the hooked last layer, mean-pooled, is the pooled feature for mean pooling
+        assert np.allclose(one["encoder.layer.1"], one["pooled"], atol=1e-5)
+
+
+def test_causal_activation_mask_drops_the_first_position(tiny_text_model):
+    ids = torch.tensor([[5, 6, 0], [8, 9, 10]])
+    assert tiny_text_model.activation_mask(ids).tolist() == [[True, True, False], [True, True, True]]
+    tiny_text_model.pooling = "last"
+    try:
+        assert tiny_text_model.activation_mask(ids).tolist() == [[False, True, False], [False, True, True]]
+    finally:
+        tiny_text_model.pooling = "mean"
+
+
+@pytest.mark.parametrize("name, ext", [("mednli", "jsonl"), ("pubmedqa", "json")])
+def test_paper_datasets_need_their_ood_files(tmp_path, name, ext):
+    from rtd.text.data import _paper_ood
+
+    with pytest.raises(RTDError, match=f"{name} has no OOD split of its own: put .*ood_val.{ext}"):
+        _paper_ood(name, str(tmp_path))
+
+
+def test_mednli_ood_files_are_read_like_the_id_files(tmp_path):
+    import json
+
+    from rtd.text.data import _paper_ood
+
+    rows = [{"sentence1": "BP 120/80.", "sentence2": "Normotensive.", "gold_label": "entailment", "pairID": "a"},
+            {"sentence1": "No fever.", "sentence2": "Febrile.", "gold_label": "contradiction", "pairID": "b"}]
+    (tmp_path / "mednli").mkdir()
+    for split in ("ood_val", "ood_test"):
+        (tmp_path / "mednli" / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    ood = _paper_ood("mednli", str(tmp_path))
+    assert ood["ood_test"].labels.tolist() == [0, 2] and "Normotensive." in ood["ood_test"].texts[0]
+
+
+def test_text_shards_from_a_candidate(tmp_path):
+    from tests.helpers import tiny_params, write_tiny_bert
+
+    from rtd.text.data import build_text_splits
+
+    write_tiny_bert(tmp_path / "bert")
+    cfg = tiny_params()["text"]["data"]
+    splits, texts, manifest = build_text_splits(cfg, {"name": "minilm", "num_classes": 8, "path": str(tmp_path / "bert")})
+    assert set(splits) == {"train", "id_val", "id_test", "ood_val", "ood_test"}
+    for name, split in splits.items():
+        assert split.images.dtype == np.int64 and split.images.shape == (len(texts[name]), cfg["max_len"])
+        assert (split.images[:, 0] == 101).all()   # [CLS]
+        assert manifest["splits"][name]["n"] == len(split)
+    assert splits["ood_test"].domain_names == ["example"] and (splits["ood_test"].domains == 0).all()
+    assert splits["id_test"].domain_names == ["definition"]
