@@ -26,7 +26,7 @@ def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
         assert set(m["ood_domains"]) == {"handwriting", "decorative", "sklearn_digits"}
         assert m["gap"] == pytest.approx(m["id_acc"] - m["ood_acc"], abs=2e-6)
         assert m["n_runs"] == (1 if name == "teacher" else len(seeds)), name
-        assert (m["ood_acc_std"] is None) == (name == "teacher")
+        assert m["ood_acc_std"] is None   # one seed (and the teacher): no spread
     ft, rtd = metrics["vision"]["ft"], metrics["vision"]["rtd"]
     # RTD also passes ceil(rho * B) OOD images per step: more FLOPs than FT
     assert rtd["flops_rel_ft"] > 1.0 and ft["flops_rel_ft"] == 1.0
@@ -87,7 +87,7 @@ def test_a_param_change_reruns_only_its_arm_and_restoring_it_restores_every_byte
     out = run_dvc(tiny_repo, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     allowed = {f"train_sdft@{s}" for s in tiny_params()["seeds"]} | {"evaluate@sdft", "analysis", "report"}
-    assert ran <= allowed and "train_sdft@0" in ran and "train_sdft@1" in ran, sorted(ran)
+    assert ran <= allowed and "train_sdft@0" in ran, sorted(ran)
     after = pipeline_outputs(tiny_repo)
     for arm in ("ft/lr0.0001", "lpft", "lora", "rtd", "l2sp", "aug_only", "kd_only", "ar_only"):
         assert after[f"models/{arm}/seed0/model.safetensors"] == before[f"models/{arm}/seed0/model.safetensors"]
@@ -101,7 +101,7 @@ def test_forced_rerun_is_byte_identical(tiny_repo):
     # the stages with randomness or threads in play: D_OOD (kornia, PGD), training, t-SNE, figures
     # (a full forced rerun of all ~60 stages would double the suite's time)
     before = pipeline_outputs(tiny_repo)
-    for stage in ("ood", "train_rtd@1", "analysis", "report"):
+    for stage in ("ood", "train_rtd@0", "analysis", "report"):
         run_dvc(tiny_repo, "repro", "--force", "--single-item", stage)
     after = pipeline_outputs(tiny_repo)
     changed = [p for p in before if before[p] != after[p]]
@@ -114,8 +114,8 @@ def test_training_killed_with_sigkill_resumes_to_identical_outputs(tiny_repo, tm
 
     work = tmp_path / "killed"
     shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
-    ckpt = work / ".scratch/checkpoints/rtd/seed1.pt"
-    cmd = [sys.executable, "-m", "rtd.stages.train", "--arm", "rtd", "--seed", "1"]
+    ckpt = work / ".scratch/checkpoints/rtd/seed0.pt"
+    cmd = [sys.executable, "-m", "rtd.stages.train", "--arm", "rtd", "--seed", "0"]
     env = {**subprocess_env(), "PYTHONPATH": str(work / "src")}
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -129,7 +129,7 @@ def test_training_killed_with_sigkill_resumes_to_identical_outputs(tiny_repo, tm
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stderr
     assert not ckpt.exists(), "the checkpoint must be deleted once training finishes"
-    for rel in ("models/rtd/seed1/model.safetensors", "models/rtd/seed1/train_stats.json", "reports/train/rtd/seed1.tsv"):
+    for rel in ("models/rtd/seed0/model.safetensors", "models/rtd/seed0/train_stats.json", "reports/train/rtd/seed0.tsv"):
         assert (work / rel).read_bytes() == (tiny_repo / rel).read_bytes(), f"{rel} differs after resume"
 
 

@@ -57,7 +57,7 @@ def test_text_stages_declare_text_sections_and_shared_weights():
 
 @pytest.mark.parametrize("dotted, value, message", [
     ("text.ood.transforms", ["synonym", "paraphrase"], "`text.ood.transforms` has unknown entry 'paraphrase'"),
-    ("text.ft_lrs", [5e-5], "`text.train.lr` = 0.0001 must be one of `ft_lrs`"),
+    ("text.ft_lrs", [5e-5], "`text.train.lr` = 0.0003 must be one of `ft_lrs`"),
     ("text.train.batch_size", 0, "`text.train.batch_size` must be >= 1"),
     ("text.data.dataset", "imdb", "`text.data.dataset` = 'imdb' is unknown"),
     ("text.ood.backtranslate.engine", "google", "`text.ood.backtranslate.engine` = 'google' is unknown"),
