@@ -38,11 +38,11 @@ def test_repro_runs_every_method_on_the_text_track(tiny_text_repo):
 
 
 def test_d_ood_holds_perturbed_copies_of_the_training_texts(tiny_text_repo):
-    from rtd.io import load_arrays, shard_metadata
+    from rtd.io import load_arrays
 
     p = tiny_text_params()["text"]
-    path = tiny_text_repo / "data/text/ood/train_ood.safetensors"
-    arrays, texts = load_arrays(path), json.loads(shard_metadata(path)["texts"])
+    arrays = load_arrays(tiny_text_repo / "data/text/ood/train_ood.safetensors")
+    texts = json.loads((tiny_text_repo / "data/text/ood/texts.json").read_text())
     train = json.loads((tiny_text_repo / "data/text/texts.json").read_text())["train"]
     assert len(texts) == len(arrays["source"]) == len(train) * p["ood"]["copies_per_example"]
     assert sum(t != train[s] for t, s in zip(texts, arrays["source"])) >= 0.8 * len(texts)

@@ -196,6 +196,7 @@ def pipeline() -> dict:
     for name in vision[1:]:
         stages[f"text_{name}"] = _text_stage(stages[name])
     stages["text_ood"]["deps"].append("data/text/texts.json")
+    stages["text_ood"]["outs"].append("data/text/ood/texts.json")   # the perturbed texts, for inspection
     stages["text_analysis"]["deps"].append("data/text/manifest.json")   # class names for the t-SNE legend
     if "text" not in tracks:
         stages = {k: v for k, v in stages.items() if not k.startswith("text_")}

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
 
         arrays = generate_ood(train.images, train.labels, ood, teacher)
     else:
-        from ..io import read_json
+        from ..io import read_json, write_json
         from ..ood.text import generate_text_ood
         from ..text.models import load_tokenizer
 
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
         texts = read_json(P("data/vision/texts.json", track))["train"]
         arrays = generate_text_ood(texts, train.images, train.labels, ood, tokenizer, max_len, pad_id, teacher)
         arrays["images"] = arrays.pop("ids")   # the training loop reads D_OOD's inputs as `images`
-        metadata["texts"] = json.dumps(arrays.pop("texts"))
+        # the texts go to their own file: safetensors writes two or more metadata keys in a random order
+        write_json(P("data/vision/ood/texts.json", track), arrays.pop("texts"))
     save_arrays(P("data/vision/ood/train_ood.safetensors", track), arrays, metadata=metadata)
 
 
