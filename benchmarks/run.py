@@ -2,8 +2,9 @@
 
     python -m benchmarks.run                      # full epochs, 3 repetitions, rho in {0.1, 0.25, 0.5, 1.0}
     python -m benchmarks.run --steps 15 --reps 3  # a quicker look: 15 steps per timing, scaled to an epoch
+    python -m benchmarks.run --track text         # the language track (MiniLM), with D_OOD sentences/s
 
-Needs the pipeline's data, D_OOD and teacher cache (`dvc repro cache`, or `dvc pull cache`). The timings
+Needs the pipeline's data, D_OOD and teacher cache (`dvc repro cache` / `text_cache`, or `dvc pull`). The timings
 are interleaved (every configuration once per repetition) so that machine noise hits all of them alike;
 ratios are of medians. Prints one table and writes it as JSON (``--out``).
 """
@@ -78,28 +79,33 @@ def main(argv: list[str] | None = None) -> None:
     from rtd.errors import RTDError
     from rtd.io import load_arrays, seed_everything
     from rtd.arms import build_method
-    from rtd.models import build_classifier, load_model
+    from rtd.models import backbone_spec, build_classifier, load_model
     from rtd.ood.vision import build_transforms
+    from rtd.tracks import for_track, track_path
     from rtd.train import CACHE_PARTS, OODSet, TeacherCache, cache_path, train
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=0, help="steps per timing (0 = a full epoch)")
     parser.add_argument("--rhos", default="0.1,0.25,0.5,1.0")
-    parser.add_argument("--out", default="benchmarks/results.json")
+    parser.add_argument("--track", default="vision", choices=("vision", "text"))
+    parser.add_argument("--out", help="default benchmarks/results.json (vision), benchmarks/results_text.json (text)")
     opts = parser.parse_args(argv)
+    track = opts.track
+    out = opts.out or ("benchmarks/results.json" if track == "vision" else "benchmarks/results_text.json")
 
-    params = load_params()
+    params = for_track(load_params(), track)
     tp = dict(params["train"])
     seed = params["seeds"][0]
     seed_everything(seed, params["num_threads"])
     try:
-        train_split = load_split("data/vision/train.safetensors")
-        id_val = load_split("data/vision/id_val.safetensors")
-        ood_arrays = load_arrays("data/vision/ood/train_ood.safetensors")
-        c = {part: load_arrays(cache_path(part))[part] for part in CACHE_PARTS}
+        train_split = load_split(track_path("data/vision/train.safetensors", track))
+        id_val = load_split(track_path("data/vision/id_val.safetensors", track))
+        ood_arrays = load_arrays(track_path("data/vision/ood/train_ood.safetensors", track))
+        c = {part: load_arrays(cache_path(part, track))[part] for part in CACHE_PARTS}
     except RTDError as exc:
-        sys.exit(f"error: {exc} (the benchmark needs `dvc repro cache` or `dvc pull cache` first)")
+        stage = "cache" if track == "vision" else "text_cache"
+        sys.exit(f"error: {exc} (the benchmark needs `dvc repro {stage}` or `dvc pull {stage}` first)")
     bsz = tp["batch_size"]
     steps_per_epoch = math.ceil(len(train_split) / bsz)
     steps = opts.steps or steps_per_epoch
@@ -112,29 +118,34 @@ def main(argv: list[str] | None = None) -> None:
     tiny_val = _subset(id_val, 1)  # validation is not what is timed
     tp.update(epochs=1, patience=1)
 
-    teacher = load_model("models/teacher/model.safetensors", params["teacher"]["backbone"])
+    backbone = backbone_spec(params)
+    teacher = load_model(track_path("models/teacher/model.safetensors", track), backbone)
     teacher.eval()
     teacher_calls = {"n": 0}
-    # every teacher pass goes through its backbone, whichever forward method is used
-    teacher.backbone._conv_stem.register_forward_hook(lambda *_: teacher_calls.__setitem__("n", teacher_calls["n"] + 1))
+    _count_teacher_passes(teacher, teacher_calls, track)
 
     rhos = [float(r) for r in opts.rhos.split(",")]
-    configs = [("ft", None, False)] + [("rtd", r, False) for r in rhos] + [("rtd", params["rho"], True)]
+    # (label, arm, rho, teacher every step, variant of the loop)
+    configs = [("ft", "ft", None, False, None)]
+    if track == "text":   # what the text track's two speed-ups buy, side by side with the default loop
+        configs += [("ft padded batches", "ft", None, False, "padded"), ("ft unfused AdamW", "ft", None, False, "unfused")]
+    configs += [(f"rtd rho={r:g}", "rtd", r, False, None) for r in rhos]
+    configs += [(f"rtd rho={params['rho']:g} teacher every step", "rtd", params["rho"], True, None)]
     times: dict[str, list[float]] = {}
     info: dict[str, dict] = {}
     for rep in range(opts.reps):
-        for name, rho, online in configs:
-            label = "ft" if name == "ft" else f"rtd rho={rho:g}" + (" teacher every step" if online else "")
+        for label, name, rho, online, variant in configs:
             method = build_method(name, params, params["train"]["lr"] if name == "ft" else None)
+            model = build_classifier(backbone)
             if method.init == "teacher":
-                model = build_classifier(params["teacher"]["backbone"])
                 model.load_state_dict(teacher.state_dict())
-            else:
-                model = build_classifier(params["teacher"]["backbone"])
+            if variant == "padded":   # a hook on the backbone makes TextClassifier run whole padded batches
+                model.backbone.register_forward_hook(lambda *_: None)
+            run_tp = {**tp, "fused_optimizer": False} if variant == "unfused" else tp
             teacher_calls["n"] = 0
             with PeakRSS() as mem:
                 start = time.perf_counter()
-                result = train(model, method, sub, tiny_val, tiny_val, tp, seed, rho=rho or 0.0,
+                result = train(model, method, sub, tiny_val, tiny_val, run_tp, seed, rho=rho or 0.0,
                                ar_layer=params["ar_layer"], ood=ood, cache=None if online else cache,
                                progress=False, online_teacher=teacher if online else None)
                 elapsed = time.perf_counter() - start
@@ -144,15 +155,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"rep {rep + 1}/{opts.reps} {label}: {elapsed:.1f} s for {steps} steps", file=sys.stderr)
 
     # OOD generation throughput per transform family
-    ood_params = params["ood"]
-    transforms = build_transforms(ood_params, teacher)
-    x = to_float(train_split.images[:256])
-    y = torch.as_tensor(train_split.labels[:256])
-    ood_speed = {}
-    for fam, fn in transforms.items():
-        start = time.perf_counter()
-        fn(x, y)
-        ood_speed[fam] = round(len(x) / (time.perf_counter() - start), 1)
+    if track == "vision":
+        transforms = build_transforms(params["ood"], teacher)
+        x = to_float(train_split.images[:256])
+        y = torch.as_tensor(train_split.labels[:256])
+        ood_speed = {}
+        for fam, fn in transforms.items():
+            start = time.perf_counter()
+            fn(x, y)
+            ood_speed[fam] = round(len(x) / (time.perf_counter() - start), 1)
+        sentence_speed = None
+    else:
+        ood_speed, sentence_speed = None, text_ood_speed(params, teacher, backbone, train_split)
 
     ft_med = statistics.median(times["ft"])
     peak = matmul_gflops()
@@ -170,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         })
     report = {"threads": torch.get_num_threads(), "batch_size": bsz, "steps_per_epoch": steps_per_epoch,
               "timed_steps": steps, "reps": opts.reps, "matmul_gflops": round(peak, 1),
-              "ood_images_per_s": ood_speed, "ood_sentences_per_s": None, "rows": rows}
+              "track": track, "ood_images_per_s": ood_speed, "ood_sentences_per_s": sentence_speed, "rows": rows}
     cols = ["config", "epoch_s_median", "epoch_s_min", "epoch_s_max", "ratio_vs_ft", "limit_1_plus_rho",
             "flops_ratio_vs_ft", "achieved_gflops", "teacher_forwards", "peak_rss_mb"]
     print(f"threads={report['threads']} batch={bsz} steps/epoch={steps_per_epoch} timed steps={steps} "
@@ -179,10 +193,55 @@ def main(argv: list[str] | None = None) -> None:
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join("–" if r[c] is None else str(r[c]) for c in cols) + " |")
-    print("D_OOD generation, images/s (batch 256): " + ", ".join(f"{k} {v}" for k, v in ood_speed.items()))
-    print("sentences/s: n/a (no text track yet)")
-    Path(opts.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(opts.out).write_text(json.dumps(report, indent=2) + "\n")
+    if ood_speed is not None:
+        print("D_OOD generation, images/s (batch 256): " + ", ".join(f"{k} {v}" for k, v in ood_speed.items()))
+    if sentence_speed is not None:
+        print(f"D_OOD generation, sentences/s ({TEXT_OOD_N} training texts): "
+              + ", ".join(f"{k} {v}" for k, v in sentence_speed.items()))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _count_teacher_passes(teacher, counter: dict, track: str) -> None:
+    """Count every pass through the teacher, whichever forward method is used."""
+    def bump(*_):
+        counter["n"] += 1
+
+    if track == "vision":
+        teacher.backbone._conv_stem.register_forward_hook(bump)
+    else:   # wrap rather than hook: a hook would make TextClassifier run whole padded batches
+        features = teacher.features
+        teacher.features = lambda ids: (bump(), features(ids))[1]
+
+
+TEXT_OOD_N = 256
+
+
+def text_ood_speed(params: dict, teacher, backbone: dict, train_split) -> dict[str, float]:
+    """Sentences/s of each text D_OOD family on the first ``TEXT_OOD_N`` training texts."""
+    import numpy as np
+
+    from rtd.ood.text import _run_hotflip, build_text_transform
+    from rtd.text.models import load_tokenizer
+
+    class _NoBar:
+        def update(self, _n):
+            pass
+
+    texts = json.loads(Path("data/text/texts.json").read_text())["train"][:TEXT_OOD_N]
+    ids, labels = train_split.images[:TEXT_OOD_N], train_split.labels[:TEXT_OOD_N]
+    cfg = params["ood"]
+    speed = {}
+    for name in cfg["transforms"]:
+        opts = dict(cfg.get(name) or {})
+        start = time.perf_counter()
+        if name == "hotflip":
+            _run_hotflip(opts, np.asarray(ids), np.asarray(labels), teacher, load_tokenizer(backbone), _NoBar())
+        else:
+            transform = build_text_transform(name, opts)
+            transform(texts, np.random.default_rng(0))
+        speed[name] = round(len(texts) / (time.perf_counter() - start), 1)
+    return speed
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import torch
 
 from rtd.data.splits import to_float
 from rtd.errors import RTDError
-from rtd.text.models import TextClassifier
+from rtd.text.models import TextClassifier, split_by_length
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,48 @@ def test_layer_activations_of_a_text_model_are_mean_pooled(tiny_text_model):
         assert one[name].shape == (3, 16) and np.allclose(one[name], all_[name], atol=1e-5)
     with torch.no_grad():   # the hooked last layer, mean-pooled, is the pooled feature for mean pooling
         assert np.allclose(one["encoder.layer.1"], one["pooled"], atol=1e-5)
+
+
+def _partition_cost(runs, lengths, chunk_cost):
+    return sum((end - start) * lengths[end - 1] + chunk_cost for start, end in runs)
+
+
+@pytest.mark.parametrize("lengths, chunk_cost", [([3, 3, 4, 9, 9, 30], 10), ([2, 2, 2, 2], 96), ([1, 5, 6, 20, 40, 41, 48], 20),
+                                                 ([7], 5)])
+def test_split_by_length_is_the_cheapest_contiguous_partition(lengths, chunk_cost):
+    import itertools
+
+    n = len(lengths)
+    runs = split_by_length(lengths, chunk_cost)
+    assert runs[0][0] == 0 and runs[-1][1] == n and all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
+    brute = min(_partition_cost(list(zip((0, *cuts), (*cuts, n))), lengths, chunk_cost)
+                for k in range(n) for cuts in itertools.combinations(range(1, n), k))
+    assert _partition_cost(runs, lengths, chunk_cost) == brute
+    assert split_by_length([3, 3, 4, 9, 9, 30], 10) == [(0, 3), (3, 5), (5, 6)]   # by hand: 12+10, 18+10, 30+10
+
+
+def test_length_sorted_runs_give_the_padded_batch_outputs_and_gradients(tiny_text_model):
+    ids = torch.zeros(16, 30, dtype=torch.long)
+    ids[0] = torch.arange(30) % 45 + 5
+    ids[1:, :2] = torch.tensor([[5 + i, 6] for i in range(15)])
+    assert len(split_by_length((ids != 0).sum(1).sort().values.tolist())) > 1   # the batch really is cut
+    model = tiny_text_model   # eval mode: no dropout, whose random masks depend on the batch shape
+
+    def logits_and_grads(hooked: bool):
+        handle = model.backbone.embeddings.register_forward_hook(lambda *_: None) if hooked else None
+        model.zero_grad()
+        logits = model(ids)
+        (logits * torch.arange(3.0)).sum().backward()
+        if handle:
+            handle.remove()
+        return logits.detach(), [p.grad.clone() for p in model.parameters()]
+
+    try:
+        (a, ga), (b, gb) = logits_and_grads(False), logits_and_grads(True)   # runs vs the whole padded batch
+    finally:
+        model.zero_grad()
+    assert torch.allclose(a, b, atol=1e-5)
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(ga, gb))
 
 
 def test_causal_activation_mask_drops_the_first_position(tiny_text_model):

@@ -244,6 +244,8 @@ def _track_sections(params: dict) -> None:
     _number(params, "train.checkpoint_every", lo=1, integer=True)
     _choice(params, "train.device", ("cpu", "cuda", "auto"))
     _choice(params, "train.precision", ("fp32", "bf16"))
+    if not isinstance(_get(params, "train.fused_optimizer"), bool):
+        raise ParamError("params.yaml: `train.fused_optimizer` must be true or false")
     accum = _number(params, "train.grad_accum", lo=1, integer=True)
     if _get(params, "train.batch_size") % accum:
         raise ParamError(f"params.yaml: `train.batch_size` = {_get(params, 'train.batch_size')} must be a multiple of "

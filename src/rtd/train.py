@@ -230,8 +230,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     """Train ``model`` with ``method``; keep the weights of the epoch with the best id_val accuracy.
 
     ``tp`` is params['train']: besides the optimisation settings, ``device``, ``precision`` (fp32 or
-    bf16 autocast) and ``grad_accum`` (micro-batches per step; ``batch_size`` is the effective, global
-    batch). Under torchrun (``world``), each rank trains on its share of every global batch through
+    bf16 autocast), ``grad_accum`` (micro-batches per step; ``batch_size`` is the effective, global
+    batch) and ``fused_optimizer`` (torch's fused AdamW kernel; absent = false). Under torchrun (``world``), each rank trains on its share of every global batch through
     DistributedDataParallel; results are returned on every rank, and only rank 0 checkpoints.
     Raises RTDError on a non-finite loss, naming the step and the terms.
     With a ``checkpointer``, the run saves its state every ``checkpointer.every`` steps and a restarted
@@ -252,7 +252,9 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
         online_teacher.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     lr = method.lr if method.lr is not None else tp["lr"]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=tp["weight_decay"] if method.decoupled_weight_decay else 0.0)
+    # fused=None is torch's default loop (what every vision result in dvc.lock was trained with)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=tp["weight_decay"] if method.decoupled_weight_decay else 0.0,
+                                  fused=True if tp.get("fused_optimizer") else None)
     n = len(train_split)
     bsz = tp["batch_size"]
     parts = world.size * accum

@@ -3,7 +3,8 @@
 The same interface as the vision ``Classifier`` (``features``, ``forward``, ``forward_with_activation``,
 ``head``), so the one training loop, the teacher cache, WiSE-FT, LoRA and the analyses run unchanged.
 Inputs are token ids (N, L) int64, right-padded with ``pad_id``; the attention mask is ``ids != pad_id``.
-Each batch is trimmed to its longest sequence, so padding costs nothing.
+Each batch is trimmed to its longest sequence and, for the encoder, cut into runs of similar length (see
+``split_by_length``): the same outputs as one padded batch (padding is masked), at a fraction of the cost.
 """
 from __future__ import annotations
 
@@ -23,6 +24,26 @@ def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def _last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     last = mask.long().sum(dim=1).clamp_min(1) - 1
     return hidden[torch.arange(len(hidden), device=hidden.device), last]
+
+
+CHUNK_COST_TOKENS = 96   # the cost of one more encoder call, in padded tokens (measured on MiniLM, 2 CPU cores)
+
+
+def split_by_length(lengths: list[int], chunk_cost: int = CHUNK_COST_TOKENS) -> list[tuple[int, int]]:
+    """Cut ascending ``lengths`` into contiguous runs [(start, end)) minimising the padded tokens
+    sum(run size x longest in run) + ``chunk_cost`` per run (exact dynamic programme, O(n^2))."""
+    n = len(lengths)
+    best, cut = [0.0] + [float("inf")] * n, [0] * (n + 1)
+    for end in range(1, n + 1):
+        for start in range(end):
+            cost = best[start] + (end - start) * lengths[end - 1] + chunk_cost
+            if cost < best[end]:
+                best[end], cut[end] = cost, start
+    runs, end = [], n
+    while end:
+        runs.append((cut[end], end))
+        end = cut[end]
+    return runs[::-1]
 
 
 class TextClassifier(nn.Module):
@@ -67,9 +88,25 @@ class TextClassifier(nn.Module):
         return self._pool(out.last_hidden_state, mask)
 
     def features(self, ids: torch.Tensor) -> torch.Tensor:
+        """Pooled features. The batch's token embeddings are looked up once, then the length-sorted batch goes
+        through the encoder in runs of similar length (``split_by_length``), unless a hook on the backbone
+        expects to see the whole batch at once (``capture``, the analyses)."""
         ids, mask = self._trim(ids)
-        out = self.backbone(input_ids=ids, attention_mask=mask.long())
-        return self._pool(out.last_hidden_state, mask)
+        lengths = mask.sum(dim=1)
+        if len(ids) < 2 or self._hooked():
+            out = self.backbone(input_ids=ids, attention_mask=mask.long())
+            return self._pool(out.last_hidden_state, mask)
+        embeds = self.input_embeddings()(ids)
+        order = torch.argsort(lengths, stable=True)
+        sorted_len = lengths[order].clamp_min(1).tolist()
+        parts = []
+        for start, end in split_by_length(sorted_len):
+            rows, width = order[start:end], sorted_len[end - 1]
+            parts.append(self.features_from_embeds(embeds[rows, :width], mask[rows, :width]))
+        return torch.cat(parts)[torch.argsort(order)]
+
+    def _hooked(self) -> bool:
+        return any(m._forward_hooks or m._forward_pre_hooks for m in self.backbone.modules())
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(ids))
