@@ -125,12 +125,12 @@ def rho_points(agg: dict, rows: dict[str, dict], default_rho: float) -> list[dic
     return out
 
 
-def rho_table(points: list[dict], batch_size: int) -> list[str]:
+def rho_table(points: list[dict], batch_size: int, unit: str = "images") -> list[str]:
     """The cost/robustness table: OOD and ID accuracy against the extra compute rho buys."""
     import math
 
     ft = next((p for p in points if p["rho"] == 0), None)
-    lines = ["B_OOD = ⌈ρ · |B_ID|⌉ OOD-style images per step on top of |B_ID| = " f"{batch_size}; FLOPs per step counted by "
+    lines = [f"B_OOD = ⌈ρ · |B_ID|⌉ OOD-style {unit} per step on top of |B_ID| = " f"{batch_size}; FLOPs per step counted by "
              "`torch.utils.flop_counter` in the first step. Wall time per epoch against FT: `benchmarks/` (README, Cost).", "",
              "| ρ | B_OOD per step | FLOPs/step (×FT) | OOD acc | ID acc | Δ OOD vs FT (points) |", "|---|---|---|---|---|---|"]
     for p in points:
@@ -141,11 +141,11 @@ def rho_table(points: list[dict], batch_size: int) -> list[str]:
     return lines
 
 
-def cka_table(cka: dict) -> list[str]:
+def cka_table(cka: dict, unit: str = "images") -> list[str]:
     """Linear CKA between the teacher and each student, per layer, on ID and OOD inputs (first seed)."""
     layers = cka["layers"]
     lines = [f"Linear CKA with the teacher (first seed, seed {cka['seed']}; {cka['n']['id']} ID and {cka['n']['ood']} OOD "
-             "test images; 1 = the same representation up to rotation and scale).", "",
+             f"test {unit}; 1 = the same representation up to rotation and scale).", "",
              "| arm | " + " | ".join(f"{layer} ID / OOD" for layer in layers) + " |", "|---|" + "---|" * len(layers)]
     for name, values in cka["models"].items():
         lines.append(f"| {name} | " + " | ".join(f"{values['id'][layer]:.3f} / {values['ood'][layer]:.3f}" for layer in layers) + " |")
@@ -166,7 +166,10 @@ FIGURE_CAPTIONS = {
 def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dict[str, list[list[dict]]],
                      weights: dict, cka: dict | None = None, figures: dict[str, str] | None = None) -> str:
     """The results page: main table (mean ± std over seeds), per-domain table, tests, loss-term sizes."""
+    from .tracks import track_path
+
     agg = metrics[track]
+    unit = "images" if track == "vision" else "texts"
     domains = list(agg["teacher"]["ood_domains"])
     n_seeds = max(m["n_runs"] for m in agg.values())
     lines = [
@@ -217,11 +220,11 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
     lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
     points = rho_points(agg, rows, weights["rho"])
     if any(p["row"].startswith("rtd_rho@") for p in points):
-        lines += ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"])
+        lines += ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"], unit)
 
     if logs:
         lines += ["", "## Size of each loss term", "",
-                  "Mean over seeds of each term at the first and the last epoch run (from `reports/train/`); weighted ="
+                  f"Mean over seeds of each term at the first and the last epoch run (from `{track_path('reports/train', track)}/`); weighted ="
                   " λ × term, its contribution to the total. λ_KD = " f"{weights['lambda_kd']}, T = {weights['temperature']}"
                   f", KD × T² = {weights['kd_scale_t2']}; L2-SP contributes α/2 × ‖θ − θ_T‖² with α = {weights['l2sp_alpha']}.", "",
                   "| arm | epoch | L_task | L_KD | λ_KD·L_KD | L_AR | λ_AR·L_AR | L2-SP penalty | id_val acc |",
@@ -236,7 +239,7 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
                              f"{f(lam_kd * mean['kd'])} | {f(mean['ar'])} | {f(lam_ar * mean['ar'])} | {f(mean['l2sp'])} | "
                              f"{_pct(mean['id_val_acc'])} |")
     if cka is not None:
-        lines += ["", "## Representational similarity", ""] + cka_table(cka)
+        lines += ["", "## Representational similarity", ""] + cka_table(cka, unit)
     if figures:
         lines += ["", "## Figures", ""]
         for name, path in figures.items():
