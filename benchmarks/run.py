@@ -218,31 +218,23 @@ TEXT_OOD_N = 256
 
 
 def text_ood_speed(params: dict, teacher, backbone: dict, train_split) -> dict[str, float]:
-    """Sentences/s of each text D_OOD family on the first ``TEXT_OOD_N`` training texts."""
-    import numpy as np
-
-    from rtd.ood.text import _run_hotflip, build_text_transform
+    """Sentences/s of each text D_OOD family on the first ``TEXT_OOD_N`` training texts, through the ood stage's
+    own ``generate_text_ood`` (transform, then re-tokenization) with one family at a time."""
+    from rtd.io import read_json
+    from rtd.ood.text import generate_text_ood
     from rtd.text.models import load_tokenizer
+    from rtd.tracks import track_path
 
-    class _NoBar:
-        def update(self, _n):
-            pass
-
-    texts = json.loads(Path("data/text/texts.json").read_text())["train"][:TEXT_OOD_N]
+    texts = read_json(track_path("data/vision/texts.json", "text"))["train"][:TEXT_OOD_N]
     ids, labels = train_split.images[:TEXT_OOD_N], train_split.labels[:TEXT_OOD_N]
-    cfg = params["ood"]
+    tokenizer = load_tokenizer(backbone)   # shard width = text.data.max_len; pad id = the model's
     speed = {}
-    for name in cfg["transforms"]:
-        opts = dict(cfg.get(name) or {})
+    for name in params["ood"]["transforms"]:
+        cfg = {**params["ood"], "transforms": [name], "copies_per_example": 1}
         start = time.perf_counter()
-        if name == "hotflip":
-            _run_hotflip(opts, np.asarray(ids), np.asarray(labels), teacher, load_tokenizer(backbone), _NoBar())
-        else:
-            transform = build_text_transform(name, opts)
-            transform(texts, np.random.default_rng(0))
+        generate_text_ood(texts, ids, labels, cfg, tokenizer, ids.shape[1], teacher.pad_id, teacher=teacher)
         speed[name] = round(len(texts) / (time.perf_counter() - start), 1)
     return speed
-
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
