@@ -99,4 +99,10 @@ def seed_everything(seed: int, num_threads: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(num_threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    set_flag = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_flag is None:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        # what torch.use_deterministic_algorithms does, minus importing torch._inductor (about 1 s per stage)
+        # to set a flag only torch.compile reads; nothing here compiles
+        set_flag(True, warn_only=True)

@@ -1,0 +1,50 @@
+"""The vision backbone's speed-ups change no number: in-conv padding is bit-identical to the explicit pad."""
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rtd.models import build_classifier, explicit_same_padding, set_train_mode
+
+
+def test_padding_inside_the_convolutions_trains_bit_identically():
+    torch.manual_seed(0)
+    fast = build_classifier("efficientnet-lite0")
+    reference = copy.deepcopy(fast)
+    assert explicit_same_padding(reference) == 7  # EfficientNet-Lite0's seven 5 x 5 depthwise convolutions
+    kept = [m for m in fast.modules() if isinstance(getattr(m, "static_padding", None), nn.ZeroPad2d)]
+    assert kept and all(m.kernel_size == (3, 3) or m.stride != (1, 1) for m in kept)
+
+    optimisers = [torch.optim.AdamW(m.parameters(), lr=1e-3) for m in (fast, reference)]
+    for step in range(3):  # the pipeline's batch of 64 at 64 px, BatchNorm frozen as in every arm
+        g = torch.Generator().manual_seed(step)
+        x = torch.rand(64, 3, 64, 64, generator=g).contiguous(memory_format=torch.channels_last)
+        y = torch.randint(0, 10, (64,), generator=g)
+        logits = []
+        for model, opt in zip((fast, reference), optimisers):
+            set_train_mode(model, "frozen")
+            opt.zero_grad()
+            out = model(x)
+            nn.functional.cross_entropy(out, y).backward()
+            opt.step()
+            logits.append(out.detach())
+        assert torch.equal(logits[0], logits[1])
+        for p, q in zip(fast.parameters(), reference.parameters()):
+            assert torch.equal(p, q)
+    fast.eval(), reference.eval()
+    with torch.no_grad():
+        x = torch.rand(50, 3, 64, 64).contiguous(memory_format=torch.channels_last)
+        assert torch.equal(fast(x), reference(x))
+
+
+def test_seed_everything_makes_torch_deterministic_without_importing_inductor():
+    code = ("import sys, torch; from rtd.io import seed_everything; seed_everything(0, 1); "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
+            "'torch._inductor.config' in sys.modules, torch.get_num_threads())")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.split()
+    assert out == ["True", "True", "False", "1"]
