@@ -89,6 +89,30 @@ def test_length_sorted_runs_give_the_padded_batch_outputs_and_gradients(tiny_tex
     assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(ga, gb))
 
 
+def test_text_rtd_runs_id_and_ood_as_one_batch_with_the_same_logits(tiny_text_model):
+    from rtd.models import Classifier
+    from rtd.train import _forward, two_passes_allowed
+
+    frozen, train_bn = {"bn_policy": "frozen"}, {"bn_policy": "train"}
+    assert not two_passes_allowed(tiny_text_model, frozen)   # length-sorted runs pack ID and OOD texts together
+    vision = Classifier(torch.nn.Flatten(), 12)
+    assert two_passes_allowed(vision, frozen) and not two_passes_allowed(vision, train_bn)
+
+    ids = torch.zeros(12, 20, dtype=torch.long)   # 8 ID + 4 OOD texts of different lengths
+    for i in range(12):
+        ids[i, : 2 + (7 * i) % 17] = 5 + (torch.arange(2 + (7 * i) % 17) * (i + 3)) % 40
+    calls, features = [], tiny_text_model.features
+    tiny_text_model.features = lambda x: calls.append(len(x)) or features(x)   # count the encoder passes
+    try:
+        with torch.no_grad():
+            one, act_one = _forward(tiny_text_model, ids, 8, "pooled", split=False)
+            two, act_two = _forward(tiny_text_model, ids, 8, "pooled", split=True)
+    finally:
+        del tiny_text_model.features
+    assert calls == [12, 8, 4]
+    assert torch.allclose(one, two, atol=1e-5) and torch.allclose(act_one, act_two, atol=1e-5)
+
+
 def test_causal_activation_mask_drops_the_first_position(tiny_text_model):
     ids = torch.tensor([[5, 6, 0], [8, 9, 10]])
     assert tiny_text_model.activation_mask(ids).tolist() == [[True, True, False], [True, True, True]]

@@ -18,6 +18,8 @@ class Classifier(nn.Module):
     Inputs are float images in [0, 1] (N, 3, H, W); the backbone's own normalisation is applied inside.
     """
 
+    split_id_ood = True  # B_ID and B_OOD as two passes where that is faster (train._forward)
+
     def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int = NUM_CLASSES):
         super().__init__()
         self.backbone = backbone

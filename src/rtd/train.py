@@ -102,7 +102,9 @@ def _forward(model: Classifier, x: torch.Tensor, n_id: int, layer: str | None,
     the network as two batches: the same function, but on the CPU the cost per image grows with the
     batch size, and for |B_OOD| >= |B_ID|/2 two passes are cheaper than one (measured, 64 ID images,
     2 threads: 0.53 vs 0.59 s at rho = 1, 0.39 vs 0.42 s at 0.5; at rho <= 0.25 one pass wins).
-    With training-mode BatchNorm the batch statistics must cover B_ID ∪ B_OOD, so one pass is used.
+    With training-mode BatchNorm the batch statistics must cover B_ID ∪ B_OOD, so one pass is used, and
+    so it is for models whose ``split_id_ood`` is False (the text classifier, whose length-sorted runs are
+    cheaper over the whole batch).
     """
     n_ood = len(x) - n_id
     parts = [x[:n_id], x[n_id:]] if split and n_ood > 0 and 2 * n_ood >= n_id else [x]
@@ -111,6 +113,11 @@ def _forward(model: Classifier, x: torch.Tensor, n_id: int, layer: str | None,
     if layer is None:
         return logits, None
     return logits, (torch.cat([o[1] for o in outs]) if len(outs) > 1 else outs[0][1])
+
+
+def two_passes_allowed(model: nn.Module, tp: dict) -> bool:
+    """Whether ``_forward`` may run B_ID and B_OOD as two passes: frozen BatchNorm and a model that gains by it."""
+    return tp["bn_policy"] == "frozen" and getattr(model, "split_id_ood", True)
 
 
 class _StepModule(nn.Module):
@@ -327,7 +334,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                     with runner.no_sync() if world.distributed and not last else contextlib.nullcontext():
                         with autocast():
                             terms = _micro_step(runner, model, method, images, labels, b_idx, b_ood, b_src, ood_images,
-                                                cache, online_teacher, ar_layer, device, split=tp["bn_policy"] == "frozen")
+                                                cache, online_teacher, ar_layer, device,
+                                                split=two_passes_allowed(model, tp))
                         # every rank must see a non-finite loss on any rank, or the others hang in all-reduce
                         if not math.isfinite(all_sum([terms["total"].item()], world)[0]):
                             raise RTDError(

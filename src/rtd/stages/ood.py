@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     else:
         from ..io import read_json, write_json
         from ..ood.text import generate_text_ood
-        from ..text.models import load_tokenizer
+        from ..text.models import load_tokenizer, pad_token_id
 
         tokenizer, max_len = load_tokenizer(spec), params["text"]["data"]["max_len"]
-        pad_id = 0 if spec["name"] == "minilm" else tokenizer.pad_token_id
+        pad_id = pad_token_id(spec, tokenizer)
         texts = read_json(P("data/vision/texts.json", track))["train"]
         arrays = generate_text_ood(texts, train.images, train.labels, ood, tokenizer, max_len, pad_id, teacher)
         arrays["images"] = arrays.pop("ids")   # the training loop reads D_OOD's inputs as `images`

