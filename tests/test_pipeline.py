@@ -38,7 +38,16 @@ def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     assert log[0].split("\t")[:8] == ["epoch", "step", "lr", "task", "kd", "ar", "l2sp", "total"]
     assert (tiny_repo / "models/lora/seed0/adapter.safetensors").stat().st_size > 0
     wise = json.loads((tiny_repo / "reports/eval/wiseft_rtd.json").read_text())
-    assert [p["alpha"] for p in wise["runs"]["seed0"]["curve"]] == tiny_params()["wiseft"]["alphas"]
+    curve = wise["runs"]["seed0"]["curve"]
+    assert [p["alpha"] for p in curve] == tiny_params()["wiseft"]["alphas"]
+    # the endpoints are the evaluate stage's metrics of the teacher and of RTD (read, not recomputed)
+    teacher = json.loads((tiny_repo / "reports/eval/teacher.json").read_text())["runs"]["teacher"]
+    rtd_run = json.loads((tiny_repo / "reports/eval/rtd.json").read_text())["runs"]["seed0"]
+    from rtd.wiseft import endpoint_metrics
+
+    assert {k: v for k, v in curve[0].items() if k != "alpha"} == endpoint_metrics(teacher)
+    assert {k: v for k, v in curve[-1].items() if k != "alpha"} == endpoint_metrics(rtd_run)
+    assert set(curve[1]) == set(curve[0])   # an interpolated point has the same metrics
 
 
 def test_every_figure_is_written_and_embedded(tiny_repo):

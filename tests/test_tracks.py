@@ -73,3 +73,43 @@ def test_bad_text_params(dotted, value, message):
     node[last] = value
     with pytest.raises(ParamError, match=message.replace("(", r"\(").replace("[", r"\[")):
         validate(p)
+
+
+def test_an_empty_sweep_switches_its_arm_off_in_that_track_only(tmp_path, monkeypatch):
+    """`text.rho_sweep: []` (the default) and `lambda_ar_sweep: []`: no stages, no inputs of the analysis and
+    report, no plots, and the report stage refuses a sweep that dvc.yaml has no stages for."""
+    import yaml
+
+    from rtd.config import validate
+    from rtd.dvcgen import pipeline
+    from rtd.report import switched_off
+    from rtd.stages.report import _check_pipeline
+    from rtd.tracks import for_track
+
+    p = default_params()
+    p["lambda_ar_sweep"], p["text"]["lambda_ar_sweep"], p["text"]["rho_sweep"] = [], [1.0], []
+    validate(p)
+    assert switched_off("rtd_ar", p) and not switched_off("rtd_rho", p) and not switched_off("rtd", p)
+    assert switched_off("rtd_rho", for_track(p, "text")) and not switched_off("rtd_ar", for_track(p, "text"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+    out = pipeline()
+    stages = out["stages"]
+    assert {"train_rtd_rho", "evaluate_rtd_rho", "text_train_rtd_ar", "text_evaluate_rtd_ar"} <= set(stages)
+    assert not {"train_rtd_ar", "evaluate_rtd_ar", "text_train_rtd_rho", "text_evaluate_rtd_rho"} & set(stages)
+    assert "models/rtd_ar" not in stages["analysis"]["deps"] and "models/rtd_rho" in stages["analysis"]["deps"]
+    assert "models/text/rtd_rho" not in stages["text_analysis"]["deps"]
+    deps = stages["report"]["deps"]
+    assert "reports/eval/rtd_ar.json" not in deps and "reports/text/eval/rtd_rho.json" not in deps
+    assert "reports/eval/rtd_rho.json" in deps and "reports/text/eval/rtd_ar.json" in deps
+    plotted = {f for plot in out["plots"] for spec in plot.values() for f in spec["y"]}
+    assert not any("/rtd_ar/" in f and "text" not in f for f in plotted) and any("/rtd_rho/" in f for f in plotted)
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(out))
+    _check_pipeline(p, "vision", ["rtd", "rtd_rho"])   # stages present: fine
+    p["lambda_ar_sweep"] = [1.0]   # switched on in params.yaml, dvc.yaml not regenerated
+    with pytest.raises(ParamError, match=r"`lambda_ar_sweep` = \[1.0\] but dvc.yaml has no stages for arm rtd_ar"):
+        _check_pipeline(p, "vision", ["rtd", "rtd_ar"])
+    text = for_track(p, "text")
+    text["rho_sweep"] = [0.25]
+    with pytest.raises(ParamError, match=r"`text.rho_sweep` = \[0.25\] but dvc.yaml has no stages for arm rtd_rho"):
+        _check_pipeline(text, "text", ["rtd_rho"])

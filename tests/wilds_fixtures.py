@@ -59,8 +59,10 @@ def make_camelyon17(root: Path, per_center_split: int = 6, seed: int = 0) -> Pat
     return root
 
 
-def make_iwildcam(root: Path, n_classes: int = 3, per_split: int = 6, seed: int = 0) -> Path:
-    """``<root>/iwildcam_v2.0``: five official splits, camera locations, JPEGs under train/."""
+def make_iwildcam(root: Path, n_classes: int = 3, per_split: int = 6, seed: int = 0, n_categories: int | None = None) -> Path:
+    """``<root>/iwildcam_v2.0``: five official splits, camera locations, JPEGs under train/; labels from the
+    first ``n_classes`` classes, ``categories.csv`` naming ``n_categories`` (default ``n_classes``; the real
+    file has WILDS' 182)."""
     rng = np.random.default_rng(seed)
     data = root / "iwildcam_v2.0"
     (data / "train").mkdir(parents=True, exist_ok=True)
@@ -76,6 +78,8 @@ def make_iwildcam(root: Path, n_classes: int = 3, per_split: int = 6, seed: int 
             lines.append(f"{split},{name},{y},{location},{k},2013-0{1 + s}-1{i % 9} 0{i % 9}:00:00.000")
             k += 1
     (data / "metadata.csv").write_text("\n".join(lines) + "\n")
+    names = ["empty", "deer", "zebra"][:n_classes]
+    names += [f"species {y}" for y in range(len(names), n_categories or n_classes)]
     (data / "categories.csv").write_text("y,category_id,name\n" + "\n".join(
-        f"{y},{100 + y},{name}" for y, name in enumerate(["empty", "deer", "zebra"][:n_classes])) + "\n")
+        f"{y},{100 + y},{name}" for y, name in enumerate(names)) + "\n")
     return root

@@ -96,10 +96,10 @@ def _name_list(params: dict, key: str, *, allowed: tuple[str, ...] | None = None
     return value
 
 
-def _number_list(params: dict, key: str, **bounds) -> list:
-    """A non-empty list of distinct numbers, each within ``bounds`` (as for ``_number``)."""
+def _number_list(params: dict, key: str, allow_empty: bool = False, **bounds) -> list:
+    """A list of distinct numbers, each within ``bounds`` (as for ``_number``); non-empty unless ``allow_empty``."""
     value = _get(params, key)
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list) or not (value or allow_empty):
         raise ParamError(f"params.yaml: `{key}` must be a non-empty list of numbers, got {value!r}")
     if len(set(value)) != len(value):
         raise ParamError(f"params.yaml: `{key}` lists a value twice: {value!r}")
@@ -210,8 +210,9 @@ def _track_sections(params: dict) -> None:
     if not isinstance(layer, str) or not layer:
         raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")
 
-    _number_list(params, "lambda_ar_sweep", lo=0)
-    _number_list(params, "rho_sweep", lo=0, lo_open=True, hi=1)
+    # an empty sweep turns its arm off (no stages in dvc.yaml, no rows in the report)
+    _number_list(params, "lambda_ar_sweep", allow_empty=True, lo=0)
+    _number_list(params, "rho_sweep", allow_empty=True, lo=0, lo_open=True, hi=1)
     _number_list(params, "ft_lrs", lo=0, lo_open=True)
     if _number(params, "train.lr", lo=0, lo_open=True) not in _get(params, "ft_lrs"):
         raise ParamError(f"params.yaml: `train.lr` = {_get(params, 'train.lr')} must be one of `ft_lrs` = "

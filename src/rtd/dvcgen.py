@@ -15,7 +15,8 @@ import yaml
 
 from .arms import COMMON, MODEL_PARAMS, TRAINED, log_path
 from .figures import FIGURES
-from .tracks import track_key, track_path
+from .report import switched_off
+from .tracks import for_track, track_key, track_path
 from .train import CACHE_PARTS, cache_path
 
 HEADER = """\
@@ -171,7 +172,7 @@ def pipeline() -> dict:
         stages[f"wiseft_{end}"] = {
             "cmd": f"{PY}wiseft --end {end}",
             "deps": ["src/rtd/stages/wiseft.py", "src/rtd/wiseft.py", "src/rtd/arms.py", *EVAL_CODE, *EVAL_DATA,
-                     TEACHER, f"models/{end}"],
+                     TEACHER, f"models/{end}", "reports/eval/teacher.json", f"reports/eval/{end}.json"],
             "params": EVAL_PARAMS + extra + ["wiseft"],
             "outs": [{f"reports/eval/wiseft_{end}.json": {"cache": False}}],
         }
@@ -202,13 +203,25 @@ def pipeline() -> dict:
         stages = {k: v for k, v in stages.items() if not k.startswith("text_")}
     if "vision" not in tracks:
         stages = {k: v for k, v in stages.items() if k.startswith("text_")}
+    # a swept arm with an empty sweep in a track (e.g. `text.rho_sweep: []`) is switched off there
+    off = {t: {n for n in TRAINED if switched_off(n, for_track(defaults, t))} for t in tracks}
+    for t, names in off.items():
+        prefix = "" if t == "vision" else f"{t}_"
+        for name in names:
+            stages.pop(f"{prefix}train_{name}", None)
+            stages.pop(f"{prefix}evaluate_{name}", None)
+        if f"{prefix}analysis" in stages:
+            gone = {track_path(f"models/{name}", t) for name in names}
+            stages[f"{prefix}analysis"]["deps"] = [d for d in stages[f"{prefix}analysis"]["deps"] if d not in gone]
     reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
     report_params = ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS]
     stages["report"] = {
         "cmd": f"{PY}report",
         "deps": ["src/rtd/stages/report.py", "src/rtd/report.py", "src/rtd/figures.py", "src/rtd/arms.py",
                  "src/rtd/metrics.py", "src/rtd/tracks.py"]
-        + [p for t in tracks for p in [*(track_path(r, t) for r in reports), track_path("reports/train", t)]],
+        + [p for t in tracks for p in [*(track_path(r, t) for r in reports
+                                         if r not in {f"reports/eval/{n}.json" for n in off[t]}),
+                                       track_path("reports/train", t)]],
         "params": list(dict.fromkeys(["tracks", *(k for t in tracks for k in (report_params if t == "vision" else
                                                                               _text_params(report_params))),
                                       "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2", "l2sp.alpha"])),
@@ -224,11 +237,11 @@ def pipeline() -> dict:
             continue
         sweeps = {**defaults, **sub}
         first = {name: log_path(name, seed, (sweeps["train"]["lr"] if name == "ft" else sweeps[arm.sweep][0])
-                                if arm.sweep else None, track) for name, arm in TRAINED.items()}
+                                if arm.sweep else None, track) for name, arm in TRAINED.items() if name not in off[track]}
         plots += [
-            {f"{title}loss terms per epoch (first seed)": {"x": "epoch", "y": {first[n]: _terms(n) for n in TRAINED}}},
+            {f"{title}loss terms per epoch (first seed)": {"x": "epoch", "y": {first[n]: _terms(n) for n in first}}},
             {f"{title}validation accuracy per epoch (first seed)":
-                {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in TRAINED}}},
+                {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in first}}},
         ]
     return {"stages": stages, "plots": plots}
 

@@ -22,6 +22,13 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f, delimiter="\t")]
 
 
+def switched_off(method: str, params: dict) -> bool:
+    """A swept arm whose sweep is empty (e.g. the text track's `text.rho_sweep: []`): it has no stages in
+    dvc.yaml and no row in the report."""
+    arm = TRAINED.get(method)
+    return arm is not None and arm.sweep is not None and not params[arm.sweep]
+
+
 def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dict[str, dict]:
     """Report rows -> ``{"label", "runs": [per-seed metrics], "seeds"}``; rows of swept arms get one per value.
 

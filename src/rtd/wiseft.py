@@ -28,6 +28,16 @@ def interpolate_weights(theta_0: dict[str, torch.Tensor], theta_1: dict[str, tor
     return out
 
 
+# what the `evaluate` stage records about a run besides ``evaluate.evaluate_splits``' metrics
+RUN_KEYS = ("trainable_params", "flops_per_step", "best_epoch", "epochs_run", "seed", "variant", "best_id_val_acc")
+
+
+def endpoint_metrics(run: dict) -> dict:
+    """The metrics of one run of an `evaluate` report (``reports/eval/<arm>.json``) without its run keys:
+    a WiSE-FT curve's point at alpha = 0 (the teacher) or 1 (the fine-tuned model)."""
+    return {k: v for k, v in run.items() if k not in RUN_KEYS}
+
+
 def select_alpha(curve: list[dict], key: str) -> dict:
     """The point of the curve with the highest ``key`` (a validation accuracy); ties go to the smaller alpha."""
     return max(curve, key=lambda point: (point[key], -point["alpha"]))

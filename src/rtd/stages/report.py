@@ -5,18 +5,42 @@ from __future__ import annotations
 from .common import run_stage
 
 
+def _check_pipeline(params: dict, track: str, methods: list[str]) -> None:
+    """Stop if a swept arm is on in params.yaml but dvc.yaml has no stages for it (dvc.yaml is generated from
+    params.yaml: an arm whose sweep was empty when it was generated trains nothing)."""
+    from pathlib import Path
+
+    import yaml
+
+    from ..arms import TRAINED
+    from ..errors import ParamError
+    from ..tracks import track_key
+
+    if not Path("dvc.yaml").is_file():
+        return
+    stages = yaml.safe_load(Path("dvc.yaml").read_text()).get("stages", {})
+    prefix = "" if track == "vision" else f"{track}_"
+    for m in methods:
+        arm = TRAINED.get(m)
+        if arm is not None and arm.sweep is not None and f"{prefix}evaluate_{m}" not in stages:
+            raise ParamError(f"`{track_key(arm.sweep, track)}` = {params[arm.sweep]} but dvc.yaml has no stages for arm "
+                             f"{m}: regenerate it (`PYTHONPATH=src python -m rtd.dvcgen`), then run `dvc repro`")
+
+
 def _track(params: dict, track: str, metrics: dict) -> str:
     """Add ``track``'s aggregates to ``metrics``; write its figures; return its part of results.md."""
     from ..figures import write_all
     from ..io import read_json
-    from ..report import build_metrics, loss_logs, method_runs, results_markdown, rho_points
+    from ..report import build_metrics, loss_logs, method_runs, results_markdown, rho_points, switched_off
     from ..tracks import for_track, track_path
 
     params = for_track(params, track)
+    methods = [m for m in params["methods"] if not switched_off(m, params)]
+    _check_pipeline(params, track, methods)
     files = {"ft_tuned": "ft", "wiseft_ft": "wiseft_ft", "wiseft_rtd": "wiseft_rtd"}
-    names = {"teacher", *(files.get(m, m) for m in params["methods"])}
+    names = {"teacher", *(files.get(m, m) for m in methods)}
     evals = {m: read_json(track_path(f"reports/eval/{m}.json", track)) for m in sorted(names)}
-    rows = method_runs(params["methods"], evals, params)
+    rows = method_runs(methods, evals, params)
     part = build_metrics(track, rows)
     metrics[track] = part[track]
     metrics["significance" if track == "vision" else f"significance_{track}"] = part["significance"]

@@ -4,7 +4,9 @@
     python -m rtd.stages.wiseft --end rtd   # theta_T -> RTD
 
 For each alpha in `wiseft.alphas`, theta_a = (1 - alpha) theta_T + alpha theta_end is evaluated on
-every split. The reported alpha is chosen on id_val; the one chosen on ood_val is reported beside it,
+every split. The endpoints are the teacher and the fine-tuned model themselves (``interpolate_weights``
+returns them exactly), so their metrics are read from the `evaluate` stage's reports instead of being
+computed again. The reported alpha is chosen on id_val; the one chosen on ood_val is reported beside it,
 labelled as such. No test split takes part in either choice.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     end, track = opts.end, opts.track
 
     from ..arms import run_dir, tuned_ft_lr
-    from ..errors import ParamError
+    from ..errors import ParamError, RTDError
 
     params = track_params(track)
     if end not in ENDS:
@@ -28,10 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     from tqdm import tqdm
 
     from ..evaluate import evaluate_splits, load_eval_splits, rounded
-    from ..io import seed_everything, write_json
+    from ..io import read_json, seed_everything, write_json
     from ..models import backbone_spec, load_model
     from ..tracks import track_path as P
-    from ..wiseft import interpolate_weights, select_alpha
+    from ..wiseft import endpoint_metrics, interpolate_weights, select_alpha
 
     ep, backbone, alphas = params["eval"], backbone_spec(params), params["wiseft"]["alphas"]
     seed_everything(0, params["num_threads"])
@@ -39,15 +41,24 @@ def main(argv: list[str] | None = None) -> None:
     variant = tuned_ft_lr(params, track) if end == "ft" else None
     teacher = load_model(P("models/teacher/model.safetensors", track), backbone)
     theta_0 = {k: v.clone() for k, v in teacher.state_dict().items()}
+    teacher_metrics = endpoint_metrics(next(iter(read_json(P("reports/eval/teacher.json", track))["runs"].values())))
+    end_runs = read_json(P(f"reports/eval/{end}.json", track))["runs"].values()
     runs = {}
     for seed in params["seeds"]:
+        end_metrics = [endpoint_metrics(r) for r in end_runs if r.get("seed") == seed and r.get("variant") == variant]
+        if not end_metrics:
+            raise RTDError(f"{P(f'reports/eval/{end}.json', track)} has no run for seed {seed}: run `dvc repro`")
         theta_1 = load_model(f"{run_dir(end, seed, variant, track)}/model.safetensors", backbone).state_dict()
         curve = []
         for alpha in tqdm(sorted(alphas), desc=f"wiseft {end} seed {seed}", unit="alpha", leave=False):
-            teacher.load_state_dict(interpolate_weights(theta_0, theta_1, alpha))
-            m = evaluate_splits(teacher, splits["id_test"], splits["ood_val"], splits["ood_test"], ep["batch_size"],
-                                ep["ece_bins"], id_val=splits["id_val"],
-                                vision=params["vision"] if track == "vision" else None)
+            if alpha in (0.0, 1.0):
+                m = teacher_metrics if alpha == 0.0 else end_metrics[0]
+            else:
+                teacher.load_state_dict(interpolate_weights(theta_0, theta_1, alpha))
+                # rounded like the endpoints read back, so the choice of alpha compares like with like
+                m = rounded(evaluate_splits(teacher, splits["id_test"], splits["ood_val"], splits["ood_test"],
+                                            ep["batch_size"], ep["ece_bins"], id_val=splits["id_val"],
+                                            vision=params["vision"] if track == "vision" else None))
             curve.append({"alpha": alpha, **m})
         runs[f"seed{seed}"] = {"seed": seed, "curve": curve,
                                "alpha_id_val": select_alpha(curve, "id_val_acc")["alpha"],
