@@ -174,7 +174,8 @@ def tsne(data: dict, path: str | Path) -> None:
         ax.set_title("Teacher" if model == "teacher" else model.upper())
         ax.set_xticks([])
         ax.set_yticks([])
-    handles = [plt.Line2D([], [], ls="", marker=DOMAIN_MARKERS.get(n, "."), color="grey",
+    # domain markers in black: the class colours include tab10's grey
+    handles = [plt.Line2D([], [], ls="", marker=DOMAIN_MARKERS.get(n, "."), color="black",
                           label="ID (id_test)" if n == "id" else n) for n in names]
     classes = data.get("class_names") or [f"digit {c}" for c in range(10)]
     handles += [plt.Line2D([], [], ls="", marker="o", color=cmap(c), label=name) for c, name in enumerate(classes)]
