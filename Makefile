@@ -36,7 +36,7 @@ test: setup
 	pytest -q -n 2 --durations=12
 
 bench: setup
-	python -m benchmarks.run --steps 0 --reps 3
+	python -m benchmarks.run --steps 0 --reps 5
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,12 +1,12 @@
 """Side-by-side cost of FT and RTD training on the embedded benchmark, in one process.
 
-    python -m benchmarks.run                      # full epochs, 3 repetitions, rho in {0.1, 0.25, 0.5, 1.0}
+    python -m benchmarks.run                      # full epochs, 5 repetitions, rho in {0.1, 0.25, 0.5, 1.0}
     python -m benchmarks.run --steps 15 --reps 3  # a quicker look: 15 steps per timing, scaled to an epoch
     python -m benchmarks.run --track text         # the language track (MiniLM), with D_OOD sentences/s
 
 Needs the pipeline's data, D_OOD and teacher cache (`dvc repro cache` / `text_cache`, or `dvc pull`). The timings
-are interleaved (every configuration once per repetition) so that machine noise hits all of them alike;
-ratios are of medians. Prints one table and writes it as JSON (``--out``).
+are interleaved (every configuration once per repetition) so that machine noise hits all of them alike,
+after an untimed warm-up of every configuration (allocator, thread pool, caches); ratios are of medians. Prints one table and writes it as JSON (``--out``).
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     from rtd.config import load_params
     from rtd.data.splits import load_split, to_float
     from rtd.errors import RTDError
-    from rtd.io import load_arrays, seed_everything
+    from rtd.io import load_arrays, seed_everything, set_fill_uninitialized
     from rtd.arms import build_method
     from rtd.models import backbone_spec, build_classifier, explicit_same_padding, load_model
     from rtd.ood.vision import build_transforms
@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> None:
     from rtd.train import CACHE_PARTS, OODSet, TeacherCache, cache_path, train
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--warmup-steps", type=int, default=3, help="untimed steps of every configuration first")
+    parser.add_argument("--variant-rho", type=float, default=0.5,
+                        help="rho of the rows that compare a speed-up with the loop without it")
     parser.add_argument("--steps", type=int, default=0, help="steps per timing (0 = a full epoch)")
     parser.add_argument("--rhos", default="0.1,0.25,0.5,1.0")
     parser.add_argument("--track", default="vision", choices=("vision", "text"))
@@ -109,12 +112,16 @@ def main(argv: list[str] | None = None) -> None:
     bsz = tp["batch_size"]
     steps_per_epoch = math.ceil(len(train_split) / bsz)
     steps = opts.steps or steps_per_epoch
-    n = min(len(train_split), steps * bsz)
-    sub = _subset(train_split, n)
-    keep = ood_arrays["source"] < n
-    ood = OODSet(ood_arrays["images"][keep], ood_arrays["source"][keep])
-    cache = TeacherCache(id_logits=torch.as_tensor(c["id_logits"][:n]), id_act=torch.as_tensor(c["id_act"][:n]),
-                         ood_logits=torch.as_tensor(c["ood_logits"][keep]), ood_act=torch.as_tensor(c["ood_act"][keep]))
+
+    def first(n: int):
+        """The first ``n`` training examples with their D_OOD copies and teacher cache."""
+        keep = ood_arrays["source"] < n
+        return (_subset(train_split, n), OODSet(ood_arrays["images"][keep], ood_arrays["source"][keep]),
+                TeacherCache(id_logits=torch.as_tensor(c["id_logits"][:n]), id_act=torch.as_tensor(c["id_act"][:n]),
+                             ood_logits=torch.as_tensor(c["ood_logits"][keep]),
+                             ood_act=torch.as_tensor(c["ood_act"][keep])))
+
+    sub, ood, cache = first(min(len(train_split), steps * bsz))
     tiny_val = _subset(id_val, 1)  # validation is not what is timed
     tp.update(epochs=1, patience=1)
 
@@ -129,15 +136,20 @@ def main(argv: list[str] | None = None) -> None:
     configs = [("ft", "ft", None, False, None)]
     if track == "text":   # what the text track's two speed-ups buy, side by side with the default loop
         configs += [("ft padded batches", "ft", None, False, "padded"), ("ft unfused AdamW", "ft", None, False, "unfused"),
-                    (f"rtd rho={params['rho']:g} two passes", "rtd", params["rho"], False, "two_passes")]
+                    (f"rtd rho={opts.variant_rho:g} two passes", "rtd", opts.variant_rho, False, "two_passes")]
     else:   # what padding inside the 5 x 5 convolutions buys (models.pad_inside_convs), side by side
         configs += [("ft explicit padding", "ft", None, False, "explicit_pad"),
-                    (f"rtd rho={params['rho']:g} explicit padding", "rtd", params["rho"], False, "explicit_pad")]
+                    (f"rtd rho={opts.variant_rho:g} explicit padding", "rtd", opts.variant_rho, False, "explicit_pad")]
+    # what turning off deterministic mode's NaN fill of new tensors buys (io.set_fill_uninitialized), side by side
+    configs += [("ft NaN-filled allocations", "ft", None, False, "fill"),
+                (f"rtd rho={opts.variant_rho:g} NaN-filled allocations", "rtd", opts.variant_rho, False, "fill")]
     configs += [(f"rtd rho={r:g}", "rtd", r, False, None) for r in rhos]
     configs += [(f"rtd rho={params['rho']:g} teacher every step", "rtd", params["rho"], True, None)]
     times: dict[str, list[float]] = {}
     info: dict[str, dict] = {}
-    for rep in range(opts.reps):
+    warm = first(min(len(train_split), opts.warmup_steps * bsz)) if opts.warmup_steps > 0 else None
+    for rep in range(-1 if warm else 0, opts.reps):
+        data, ood_set, cache_set = warm if rep < 0 else (sub, ood, cache)
         for label, name, rho, online, variant in configs:
             method = build_method(name, params, params["train"]["lr"] if name == "ft" else None)
             model = build_classifier(backbone)
@@ -151,12 +163,16 @@ def main(argv: list[str] | None = None) -> None:
                 model.split_id_ood = True
             run_tp = {**tp, "fused_optimizer": False} if variant == "unfused" else tp
             teacher_calls["n"] = 0
+            set_fill_uninitialized(variant == "fill")
             with PeakRSS() as mem:
                 start = time.perf_counter()
-                result = train(model, method, sub, tiny_val, tiny_val, run_tp, seed, rho=rho or 0.0,
-                               ar_layer=params["ar_layer"], ood=ood, cache=None if online else cache,
+                result = train(model, method, data, tiny_val, tiny_val, run_tp, seed, rho=rho or 0.0,
+                               ar_layer=params["ar_layer"], ood=ood_set, cache=None if online else cache_set,
                                progress=False, online_teacher=teacher if online else None)
                 elapsed = time.perf_counter() - start
+            set_fill_uninitialized(False)
+            if rep < 0:
+                continue
             times.setdefault(label, []).append(elapsed / steps * steps_per_epoch)
             info[label] = {"flops_per_step": result.flops_per_step, "teacher_forwards": teacher_calls["n"],
                            "peak_rss_mb": round(mem.peak_mb), "rho": rho}
@@ -191,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
             "teacher_forwards": info[label]["teacher_forwards"], "peak_rss_mb": info[label]["peak_rss_mb"],
         })
     report = {"threads": torch.get_num_threads(), "batch_size": bsz, "steps_per_epoch": steps_per_epoch,
-              "timed_steps": steps, "reps": opts.reps, "matmul_gflops": round(peak, 1),
+              "timed_steps": steps, "reps": opts.reps, "warmup_steps": opts.warmup_steps, "matmul_gflops": round(peak, 1),
               "track": track, "ood_images_per_s": ood_speed, "ood_sentences_per_s": sentence_speed, "rows": rows}
     cols = ["config", "epoch_s_median", "epoch_s_min", "epoch_s_max", "ratio_vs_ft", "limit_1_plus_rho",
             "flops_ratio_vs_ft", "achieved_gflops", "teacher_forwards", "peak_rss_mb"]

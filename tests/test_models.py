@@ -1,4 +1,5 @@
-"""The vision backbone's speed-ups change no number: in-conv padding is bit-identical to the explicit pad."""
+"""The vision backbone's speed-ups change no number: in-conv padding is bit-identical to the explicit pad, and
+training without deterministic mode's NaN fill of new tensors is bit-identical to training with it."""
 import copy
 import os
 import subprocess
@@ -8,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rtd.io import set_fill_uninitialized
 from rtd.models import build_classifier, explicit_same_padding, set_train_mode
 
 
@@ -44,7 +46,34 @@ def test_padding_inside_the_convolutions_trains_bit_identically():
 def test_seed_everything_makes_torch_deterministic_without_importing_inductor():
     code = ("import sys, torch; from rtd.io import seed_everything; seed_everything(0, 1); "
             "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
-            "'torch._inductor.config' in sys.modules, torch.get_num_threads())")
+            "'torch._inductor.config' in sys.modules, torch.get_num_threads(), "
+            "torch.utils.deterministic.fill_uninitialized_memory)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout.split()
-    assert out == ["True", "True", "False", "1"]
+    assert out == ["True", "True", "False", "1", "False"]   # deterministic, without the NaN fill
+
+
+def test_training_without_the_nan_fill_is_bit_identical():
+    """No op reads uninitialised memory: what torch.empty holds (NaN when filled) never reaches a result."""
+    was = torch.are_deterministic_algorithms_enabled(), torch.utils.deterministic.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        runs = []
+        for fill in (True, False):
+            set_fill_uninitialized(fill)
+            torch.manual_seed(0)
+            model = build_classifier("efficientnet-lite0")
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+            set_train_mode(model, "frozen")
+            for step in range(2):
+                g = torch.Generator().manual_seed(step)
+                x = torch.rand(24, 3, 64, 64, generator=g).contiguous(memory_format=torch.channels_last)
+                opt.zero_grad()
+                logits, feats = model.forward_with_activation(x, "pooled")
+                (nn.functional.cross_entropy(logits, torch.arange(24) % 10) + feats.square().mean()).backward()
+                opt.step()
+            runs.append([p.detach().clone() for p in model.parameters()])
+        assert all(torch.equal(p, q) for p, q in zip(*runs))
+    finally:
+        torch.use_deterministic_algorithms(was[0], warn_only=True)
+        set_fill_uninitialized(was[1])

@@ -32,6 +32,7 @@ def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     assert rtd["flops_rel_ft"] > 1.0 and ft["flops_rel_ft"] == 1.0
     assert metrics["vision"]["lora"]["trainable_params"] < ft["trainable_params"]
     assert set(metrics["significance"]["rtd_vs_ft"]["ood_acc"]) == {"n", "mean_diff", "t", "p"}
+    assert "rtd_rho@1.0_vs_ft" in metrics["significance"]   # every swept rho against FT
     results = (tiny_repo / "reports/results.md").read_text()
     assert "| RTD |" in results and "sklearn digits" in results and " ± " in results and "Paired t-test" in results
     log = (tiny_repo / "reports/train/rtd/seed0.tsv").read_text().splitlines()

@@ -76,7 +76,7 @@ def test_bad_text_params(dotted, value, message):
 
 
 def test_an_empty_sweep_switches_its_arm_off_in_that_track_only(tmp_path, monkeypatch):
-    """`text.rho_sweep: []` (the default) and `lambda_ar_sweep: []`: no stages, no inputs of the analysis and
+    """`text.rho_sweep: []` and `lambda_ar_sweep: []`: no stages, no inputs of the analysis and
     report, no plots, and the report stage refuses a sweep that dvc.yaml has no stages for."""
     import yaml
 

@@ -81,7 +81,8 @@ def build_metrics(track: str, rows: dict[str, dict]) -> dict:
     for m in agg.values():
         m["flops_rel_ft"] = round(m["flops_per_step"] / ft_flops, 4) if ft_flops and m.get("flops_per_step") else None
     significance = {}
-    for a, b in COMPARISONS:
+    # and RTD at every swept rho against FT: what each setting of the extra compute buys
+    for a, b in (*COMPARISONS, *((name, "ft") for name in rows if name.startswith("rtd_rho@"))):
         if a in rows and b in rows:
             ra = {r["seed"]: r for r in rows[a]["runs"]}
             rb = {r["seed"]: r for r in rows[b]["runs"]}
