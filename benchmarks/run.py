@@ -6,7 +6,8 @@
 
 Needs the pipeline's data, D_OOD and teacher cache (`dvc repro cache` / `text_cache`, or `dvc pull`). The timings
 are interleaved (every configuration once per repetition) so that machine noise hits all of them alike,
-after an untimed warm-up of every configuration (allocator, thread pool, caches); ratios are of medians. Prints one table and writes it as JSON (``--out``).
+after an untimed warm-up of every configuration (allocator, thread pool, caches); ratios are of medians.
+Prints one table and writes it as JSON (``--out``).
 """
 from __future__ import annotations
 
