@@ -28,6 +28,12 @@ def tiny_params() -> dict:
     d["decorative"] = ["Binary BRK", "Wager BRK"]
     d["renders_per_digit"] = {"train": 2, "id_val": 1, "id_test": 1, "handwriting_val": 1,
                               "handwriting_test": 1, "decorative": 1}
+    d["pretrain"] = {"printed": ["FreeSerif", "URW Gothic"], "handwriting": ["Because We Build"],
+                     "decorative": ["Ataxia BRK"], "renders_per_digit": {"printed": 1, "handwriting": 2, "decorative": 1, "val": 1}}
+    d["shortcut"] = {"p": 0.9, "size": 2}
+    p["pretrain"].update(epochs=1, batch_size=16, warmup_steps=1)
+    p["erosion"].update(candidates=[0.0, 0.9], inits=["teacher"], lrs=[1.0e-4], seeds=[0, 1], alphas=[0.0, 0.5, 1.0],
+                        trend_fractions=[0.5, 1.0])
     d["sklearn_digits"] = True
     p["ood"]["pgd"]["steps"] = 1
     p["train"].update(epochs=2, patience=2, batch_size=16, warmup_steps=2, eval_batch_size=64, checkpoint_every=1)

@@ -90,7 +90,7 @@ def work(tmp_path_factory) -> Path:
 
     dest = copy_tiny_repo(tmp_path_factory.mktemp("bad-input") / "repo")
     env = {**subprocess_env(), "PYTHONPATH": str(dest / "src")}
-    for stage in ("data", "teacher", "ood", "cache"):
+    for stage in ("data", "pretrain", "teacher", "ood", "cache"):
         proc = subprocess.run([sys.executable, "-m", f"rtd.stages.{stage}"], cwd=dest, env=env, capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
     for seed in (0, 1):
@@ -99,7 +99,7 @@ def work(tmp_path_factory) -> Path:
         shutil.copy2(dest / "models/teacher/model.safetensors", run / "model.safetensors")
         (run / "train_stats.json").write_text(json.dumps({"trainable_params": 1, "flops_per_step": 1, "best_epoch": 1,
                                                           "epochs_run": 1, "best_id_val_acc": 0.5}))
-    for arm in ("ar_only", "aug_only", "ft", "kd_only", "l2sp", "lora", "lpft", "rtd", "rtd_ar", "rtd_rho", "sdft",
+    for arm in ("ar_only", "aug_only", "ft", "ft_newhead", "kd_only", "l2sp", "lora", "lpft", "rtd", "rtd_ar", "rtd_rho", "sdft",
                 "teacher", "wiseft_ft", "wiseft_rtd"):
         (dest / f"reports/eval/{arm}.json").parent.mkdir(parents=True, exist_ok=True)
         (dest / f"reports/eval/{arm}.json").write_text("{}\n")

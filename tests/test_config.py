@@ -48,6 +48,17 @@ CASES = [
     ("ood.jpeg.quality", [30, 10], "low <= high"),
     ("data.printed", [], "must not be empty"),
     ("eval.ece_bins", 0, "ece_bins` must be >= 1"),
+    ("data.shortcut.p", 1.5, "`data.shortcut.p` must be <= 1"),
+    ("data.shortcut.size", 0, "`data.shortcut.size` must be >= 1"),
+    ("data.pretrain.decorative", [], "`data.pretrain.decorative` must not be empty"),
+    ("data.pretrain.renders_per_digit.val", 0, "`data.pretrain.renders_per_digit.val` must be >= 1"),
+    ("teacher.head", "zeroshot", "`teacher.head` = 'zeroshot' is unknown"),
+    ("pretrain.epochs", 0, "`pretrain.epochs` must be >= 1"),
+    ("erosion.inits", ["new_head"], "must include teacher"),
+    ("erosion.seeds", [0], "two or more distinct"),
+    ("erosion.alphas", [0.0, 0.5], "must include 0 and 1"),
+    ("erosion.trend_fractions", [1.0], "two or more shares"),
+    ("erosion.candidates", [0.0, 1.2], "must be <= 1"),
 ]
 
 

@@ -8,9 +8,11 @@ from rtd.errors import ParamError, RTDError
 from tests.helpers import default_params, tiny_params
 
 
-def test_default_params_use_disjoint_families_for_id_and_each_ood_split():
-    data = default_params()["data"]
-    groups = {g: set(data[g]) for g in ("printed", "handwriting_val", "handwriting_test", "decorative")}
+def test_default_params_use_disjoint_families_for_pretraining_id_and_each_ood_split():
+    from rtd.data.fonts import family_groups
+
+    groups = {g: set(v) for g, v in family_groups(default_params()["data"]).items()}
+    assert {"pretrain.printed", "pretrain.handwriting", "pretrain.decorative"} <= set(groups)
     names = list(groups)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -24,6 +26,37 @@ def test_a_family_in_two_splits_is_rejected():
         validate(p)
 
 
+@pytest.mark.parametrize("downstream", ["printed", "handwriting_test", "decorative"])
+def test_a_pretraining_family_in_a_downstream_split_is_rejected(downstream):
+    p = default_params()
+    group = "decorative" if downstream == "decorative" else "printed"
+    p["data"]["pretrain"][group].append(p["data"][downstream][0])
+    with pytest.raises(ParamError, match=f"both `data.{downstream}` and `data.pretrain.{group}`"):
+        validate(p)
+
+
+def test_shortcut_marks_the_label_position_with_probability_p():
+    from rtd.data.fonts import add_shortcut
+
+    images = np.full((200, 1, 32, 32), 255, dtype=np.uint8)
+    labels = np.arange(200) % 10
+    marked, cls = add_shortcut(images, labels, 1.0, 2, seed=0)
+    assert np.array_equal(cls, labels)
+    step = (32 - 2) // 10
+    for i in (0, 7, 13):   # a dark 2 x 2 square at the label's slot on the top edge, nothing else changed
+        left = 1 + step * labels[i]
+        assert (marked[i, 0, 1:3, left:left + 2] == 0).all()
+        assert (marked[i] == 0).sum() == 4
+    again, _ = add_shortcut(images, labels, 1.0, 2, seed=0)
+    assert np.array_equal(again, marked)
+    _, cls = add_shortcut(images, labels, 0.5, 2, seed=1)
+    assert 0.5 < (cls == labels).mean() < 0.65   # p + (1 - p) / 10 = 0.55 in expectation
+    untouched, cls = add_shortcut(images, labels, 0.0, 2, seed=0)
+    assert np.array_equal(untouched, images) and (cls == -1).all()
+    with pytest.raises(RTDError, match="too large"):
+        add_shortcut(images, labels, 1.0, 4, seed=0)
+
+
 @pytest.fixture(scope="module")
 def tiny_benchmark():
     return build_font_benchmark(tiny_params()["data"])
@@ -31,8 +64,10 @@ def tiny_benchmark():
 
 def test_tiny_benchmark_splits_counts_and_manifest(tiny_benchmark):
     splits, manifest = tiny_benchmark
-    assert set(splits) == {"train", "id_val", "id_test", "ood_val", "ood_test"}
+    assert set(splits) == {"train", "train_clean", "id_val", "id_test", "ood_val", "ood_test", "pretrain", "pretrain_val"}
     assert len(splits["train"]) == 3 * 10 * 2
+    assert splits["pretrain"].domain_names == ["printed", "handwriting", "decorative"]
+    assert len(splits["pretrain"]) == 10 * (2 * 1 + 1 * 2 + 1 * 1)
     assert splits["ood_test"].domain_names == ["handwriting", "decorative", "sklearn_digits"]
     assert manifest["splits"]["ood_test"]["domains"]["sklearn_digits"]["n"] == 1797
     for name, split in splits.items():
@@ -43,7 +78,35 @@ def test_tiny_benchmark_splits_counts_and_manifest(tiny_benchmark):
     fam = {g: set(v) for g, v in manifest["families"].items()}
     id_f, val_f = fam["printed"], fam["handwriting_val"]
     test_f = fam["handwriting_test"] | fam["decorative"]
+    pre_f = fam["pretrain.printed"] | fam["pretrain.handwriting"] | fam["pretrain.decorative"]
     assert not (id_f & val_f) and not (id_f & test_f) and not (val_f & test_f)
+    assert not pre_f & (id_f | val_f | test_f)
+
+
+def test_the_shortcut_is_in_train_only(tiny_benchmark):
+    """Train carries the mark (train_clean is the same renders without it); id_val, id_test and OOD never do."""
+    from rtd.data.fonts import add_shortcut
+
+    splits, manifest = tiny_benchmark
+    sc = tiny_params()["data"]["shortcut"]
+    train, clean = splits["train"], splits["train_clean"]
+    assert np.array_equal(train.labels, clean.labels) and not np.array_equal(train.images, clean.images)
+    remarked, cls = add_shortcut(clean.images, clean.labels, sc["p"], sc["size"], tiny_params()["data"]["seed"])
+    assert np.array_equal(remarked, train.images)   # the erosion study redraws exactly this from train_clean
+    assert manifest["shortcut"]["marked"] == len(train) and manifest["shortcut"]["split"] == "train"
+    step = (32 - 2) // 10
+
+    def marked_share(split) -> float:
+        """The share of images with a fully dark size x size square in one of the 10 slots of the top edge."""
+        x = split.images[:, 0, 1:1 + sc["size"]]
+        hit = np.zeros(len(split), dtype=bool)
+        for c in range(10):
+            hit |= (x[:, :, 1 + step * c:1 + step * c + sc["size"]] == 0).all(axis=(1, 2))
+        return float(hit.mean())
+
+    assert marked_share(train) == 1.0
+    for name in ("train_clean", "id_val", "id_test", "ood_val", "ood_test"):   # ink may touch a slot by chance
+        assert marked_share(splits[name]) < 0.1, name
 
 
 def test_renders_are_deterministic_and_id_splits_are_independent(tiny_benchmark):

@@ -78,12 +78,24 @@ def test_sdft_targets_soft_where_teacher_right_one_hot_elsewhere():
     targets = sdft_targets(t, y, T)
     assert targets[0].tolist() == pytest.approx([p0, (1 - p0) / 2, (1 - p0) / 2])
     assert targets[1].tolist() == [0.0, 1.0, 0.0]
-    # the objective: cross-entropy of the student (uniform logits: log p = -log 3 everywhere) against them
+    # the objective: T^2 x cross-entropy of the student at the same T (uniform logits: log p = -log 3 everywhere)
     out = StepOutputs(logits_id=torch.zeros(2, 3), labels=y, teacher_logits_id=t)
-    assert SDFT(T).objective(out, None)["total"].item() == pytest.approx(math.log(3.0), rel=1e-6)
-    student = torch.tensor([[0.0, 0.0, 0.0], [0.0, math.log(2.0), 0.0]])  # p(1 | x_1) = 2/4
+    assert SDFT(T).objective(out, None)["total"].item() == pytest.approx(T**2 * math.log(3.0), rel=1e-6)
+    # student logits / T = [0, log(2)/2, 0] on x_1: p(1 | x_1) = sqrt(2) / (2 + sqrt(2)), CE = log(1 + sqrt(2))
+    student = torch.tensor([[0.0, 0.0, 0.0], [0.0, math.log(2.0), 0.0]])
     out = StepOutputs(logits_id=student, labels=y, teacher_logits_id=t)
-    assert SDFT(T).objective(out, None)["total"].item() == pytest.approx((math.log(3.0) + math.log(2.0)) / 2, rel=1e-6)
+    expected = T**2 * (math.log(3.0) + math.log(1.0 + math.sqrt(2.0))) / 2
+    assert SDFT(T).objective(out, None)["total"].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_sdft_at_t1_is_satisfied_by_the_teacher_where_it_is_right():
+    """At T = 1 a student equal to the teacher minimises the loss on the examples the teacher gets right: the
+    target there is its own distribution (no pull towards a softened, under-confident one)."""
+    t = torch.tensor([[3.0, 0.5, -1.0]], requires_grad=False)
+    student = t.clone().requires_grad_(True)
+    out = StepOutputs(logits_id=student, labels=torch.tensor([0]), teacher_logits_id=t)
+    SDFT(1.0).objective(out, None)["total"].backward()
+    assert student.grad.abs().max().item() < 1e-7
 
 
 def test_l2sp_penalises_the_distance_to_the_starting_weights():
@@ -109,7 +121,7 @@ def test_build_method_matches_the_arm_registry():
         variant = params[arm.sweep][0] if arm.sweep else None
         method = build_method(name, params, variant)
         assert method.name == name
-        assert (method.init == "teacher") == arm.init_teacher, name
+        assert method.init == arm.init, name
         assert method.uses_ood == arm.ood, name
         assert set(method.teacher_outputs) <= set(arm.cache), name
     assert isinstance(build_method("lpft", params), LPFT) and build_method("ft", params, 3e-4).lr == 3e-4
@@ -199,3 +211,30 @@ def test_pgd_stays_in_the_linf_ball_and_raises_the_loss(tiny):
     with torch.no_grad():
         ce = torch.nn.functional.cross_entropy
         assert ce(teacher(adv), y).item() > ce(teacher(x), y).item()
+
+
+def test_init_head_keeps_resets_or_loads_the_probe(tmp_path):
+    """FT keeps θ_T's head; FT with a new head gets a fresh one; LP-FT gets the probe the teacher stage fit."""
+    import numpy as np
+
+    from rtd.io import save_arrays
+    from rtd.models import Classifier, init_head
+
+    def teacher():
+        torch.manual_seed(0)
+        return Classifier(torch.nn.Flatten(), 4, 3)
+
+    kept = teacher()
+    init_head(kept, "teacher")
+    assert torch.equal(kept.head.weight, teacher().head.weight)
+    fresh = teacher()
+    init_head(fresh, "new_head")
+    assert not torch.equal(fresh.head.weight, teacher().head.weight)
+    w, b = np.arange(12, dtype=np.float32).reshape(3, 4), np.array([1.0, -1.0, 0.5], dtype=np.float32)
+    save_arrays(tmp_path / "probe.safetensors", {"weight": w, "bias": b})
+    probed = teacher()
+    init_head(probed, "probe", tmp_path / "probe.safetensors")
+    assert probed.head.weight.tolist() == w.tolist() and probed.head.bias.tolist() == b.tolist()
+    x = torch.ones(1, 4)
+    assert probed(x).tolist() == [[6.0 + 1.0, 22.0 - 1.0, 38.0 + 0.5]]
+

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
-    rows = {"teacher", "ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft_oodval", "aug_only",
+    rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft_oodval", "aug_only",
             "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "rtd_rho@1.0", "wiseft_rtd", "wiseft_rtd_oodval"}
     assert set(metrics["vision"]) == rows
     seeds = tiny_params()["seeds"]
@@ -66,6 +66,33 @@ def test_every_figure_is_written_and_embedded(tiny_repo):
         for where in ("id", "ood"):
             assert all(0.0 <= v <= 1.0 + 1e-9 for v in values[where].values())
     assert "Linear CKA with the teacher" in results
+
+
+def test_erosion_study_reports_every_candidate_and_chooses_on_ood_val(tiny_repo):
+    from rtd.erosion import choose_candidate
+
+    study = json.loads((tiny_repo / "reports/erosion.json").read_text())
+    ep = tiny_params()["erosion"]
+    assert set(study["candidates"]) == {str(c) for c in ep["candidates"]}
+    for cand in study["candidates"].values():
+        s = cand["inits"]["teacher"]
+        assert [r["seed"] for r in s["runs"]] == ep["seeds"] and s["lr"] in ep["lrs"]
+        assert set(s["ood_test_domain_drop"]) == {"handwriting", "decorative", "sklearn_digits"}
+        curve = s["wiseft_val_mean"]
+        assert [q["alpha"] for q in curve] == ep["alphas"]
+        # the curve's ends are the teacher and the fine-tuned runs themselves
+        assert curve[0]["ood_val_acc"] == pytest.approx(study["teacher"]["ood_val_acc"], abs=1e-6)
+        assert curve[-1]["ood_val_acc"] == pytest.approx(sum(r["ood_val_acc"] for r in s["runs"]) / len(s["runs"]), abs=1e-6)
+        assert len(s["epochs"]) == len(ep["seeds"]) and all("effective_robustness_val" in e[0] for e in s["epochs"])
+    # the default is chosen from the ood_val losses alone: ood_test takes no part
+    drops = {k: c["inits"]["teacher"]["ood_val_drop"] for k, c in study["candidates"].items()}
+    assert study["choice"]["selected"] == choose_candidate(drops, ep["min_drop"])["selected"]
+    assert study["choice"]["default_p"] == tiny_params()["data"]["shortcut"]["p"]
+    assert "# Is there erosion to prevent?" in (tiny_repo / "reports/erosion.md").read_text()
+    assert (tiny_repo / "reports/figures/erosion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
+    assert metrics["erosion"]["selected"] == study["choice"]["selected"]
+    assert "[erosion.md](erosion.md)" in (tiny_repo / "reports/results.md").read_text()
 
 
 def test_second_repro_runs_nothing_and_status_is_clean(tiny_repo):

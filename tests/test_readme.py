@@ -24,3 +24,13 @@ def test_readme_results_tables_match_the_report():
     for table in checked:
         for line in table:
             assert line in readme, f"README.md is stale: copy the tables of reports/results.md (missing: {line[:80]})"
+
+
+def test_readme_erosion_table_matches_the_study():
+    study = (ROOT / "reports/erosion.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for line in _tables(study)[0]:   # the teacher against FT per candidate
+        assert line in readme, f"README.md is stale: copy the first table of reports/erosion.md (missing: {line[:80]})"
+    choice = next(line for line in study.splitlines() if line.startswith("**Choice:**"))
+    assert choice in readme, "README.md is stale: copy the erosion study's choice line"
+

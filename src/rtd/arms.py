@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ParamError
-from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, Method, RTD
+from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, Method, RTD
 
 MODEL_PARAMS = ("teacher.backbone", "vision.dataset", "clip", "train.device")   # what ``models.backbone_spec`` reads
 COMMON = ("num_threads", "train", *(p for p in MODEL_PARAMS if not p.startswith("train.")))
@@ -24,29 +24,30 @@ class Arm:
     variant: str | None = None        # "lr", "lambda_ar" or "rho": one run per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
     label: str = ""
-    init_teacher: bool = False        # starts from theta_T (needs models/teacher)
+    init: str = "teacher"             # the method's ``init``: teacher (theta_T), new_head, probe (reads the LP head)
     ood: bool = False                 # reads D_OOD
     cache: tuple[str, ...] = ()       # cached teacher outputs read (files data/vision/cache/<part>.safetensors)
     code: tuple[str, ...] = ()        # source files besides the shared training code
 
 
 TRAINED: dict[str, Arm] = {a.name: a for a in (
-    Arm("ft", variant="lr", sweep="ft_lrs", label="FT (standard fine-tuning, lr = train.lr)"),
-    Arm("lpft", label="LP-FT", init_teacher=True),
+    Arm("ft", variant="lr", sweep="ft_lrs", label="FT from θ_T, head included (lr = train.lr)"),
+    Arm("ft_newhead", label="FT, new head (θ_T's backbone)", init="new_head"),
+    Arm("lpft", label="LP-FT", init="probe"),
     Arm("lora", reads=("lora",), label="LoRA", code=("src/rtd/lora.py",)),
-    Arm("sdft", reads=("sdft",), label="SDFT (adapted)", init_teacher=True, cache=("id_logits",)),
-    Arm("l2sp", reads=("l2sp",), label="L2-SP (towards θ_T)", init_teacher=True),
-    Arm("aug_only", reads=("rho",), label="control: aug only", init_teacher=True, ood=True),
+    Arm("sdft", reads=("sdft",), label="SDFT (adapted)", cache=("id_logits",)),
+    Arm("l2sp", reads=("l2sp",), label="L2-SP (towards θ_T)"),
+    Arm("aug_only", reads=("rho",), label="control: aug only", ood=True),
     Arm("kd_only", reads=("lambda_kd", "temperature", "kd_scale_t2", "rho"), label="control: KD only (λ_AR = 0)",
-        init_teacher=True, ood=True, cache=("id_logits", "ood_logits")),
+        ood=True, cache=("id_logits", "ood_logits")),
     Arm("ar_only", reads=("lambda_ar", "rho", "ar_layer"), label="control: AR only (λ_KD = 0)",
-        init_teacher=True, ood=True, cache=("id_logits", "id_act", "ood_act")),
-    Arm("rtd", reads=("lambda_ar", *RTD_KEYS), label="RTD", init_teacher=True, ood=True,
+        ood=True, cache=("id_logits", "id_act", "ood_act")),
+    Arm("rtd", reads=("lambda_ar", *RTD_KEYS), label="RTD", ood=True,
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     Arm("rtd_ar", reads=RTD_KEYS, variant="lambda_ar", sweep="lambda_ar_sweep", label="RTD, λ_AR sweep",
-        init_teacher=True, ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     Arm("rtd_rho", reads=("lambda_ar", "lambda_kd", "temperature", "kd_scale_t2", "ar_layer"), variant="rho",
-        sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", init_teacher=True, ood=True,
+        sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", ood=True,
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
 )}
 DERIVED = {
@@ -103,6 +104,8 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         method = FineTune()
         method.lr = float(variant)
         return method
+    if arm == "ft_newhead":
+        return FineTuneNewHead()
     if arm == "lpft":
         return LPFT()
     if arm == "lora":

@@ -11,13 +11,14 @@ from .errors import ParamError
 
 TRACKS = ("vision", "text")   # both run in `dvc repro`; `track` names the one results.md leads with
 # report rows; src/rtd/arms.py defines them (a test keeps the two in step)
-METHODS = ("ft", "ft_tuned", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
+METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
            "rtd", "rtd_ar", "rtd_rho", "wiseft_rtd")
 OOD_TRANSFORMS = ("blur", "color", "jpeg", "motion", "noise", "pgd", "stain")
 BN_POLICIES = ("frozen", "train")
 BACKBONES = ("efficientnet-lite0", "clip")
 DATASETS = ("fonts", "camelyon17", "iwildcam")
 CLIP_HEADS = ("zeroshot", "probe")
+TEACHER_HEADS = ("pretrained", "probe")   # fonts: the `pretrain` model's own head, or a probe fit on ID train
 
 
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -138,16 +139,23 @@ def validate(params: Any) -> None:
     _number(params, "data.render.shift", lo=0, hi=0.5)
     _number(params, "data.render.rotation", lo=0, hi=180)
     _range(params, "data.render.stroke", lo=0)
-    groups = {g: _name_list(params, f"data.{g}") for g in ("printed", "handwriting_val", "handwriting_test", "decorative")}
+    from .data.fonts import DOWNSTREAM_GROUPS, PRETRAIN_GROUPS
+
+    groups = {g: _name_list(params, f"data.{g}") for g in DOWNSTREAM_GROUPS}
+    groups.update({f"pretrain.{g}": _name_list(params, f"data.pretrain.{g}") for g in PRETRAIN_GROUPS})
     seen: dict[str, str] = {}
     for group, names in groups.items():
         for name in names:
             if name in seen:
                 raise ParamError(f"params.yaml: font family {name!r} is in both `data.{seen[name]}` and `data.{group}`; "
-                                 "ID and each OOD split must use disjoint families")
+                                 "pretraining, ID and each OOD split must use disjoint families")
             seen[name] = group
     for split in ("train", "id_val", "id_test", "handwriting_val", "handwriting_test", "decorative"):
         _number(params, f"data.renders_per_digit.{split}", lo=1, integer=True)
+    for group in (*PRETRAIN_GROUPS, "val"):
+        _number(params, f"data.pretrain.renders_per_digit.{group}", lo=1, integer=True)
+    _number(params, "data.shortcut.p", lo=0, hi=1)
+    _number(params, "data.shortcut.size", lo=1, integer=True)
     if not isinstance(_get(params, "data.sklearn_digits"), bool):
         raise ParamError("params.yaml: `data.sklearn_digits` must be true or false")
 
@@ -176,6 +184,28 @@ def validate(params: Any) -> None:
     _number(params, "ood.batch_size", lo=1, integer=True)
 
     _choice(params, "teacher.backbone", BACKBONES)
+    _choice(params, "teacher.head", TEACHER_HEADS)
+    _number_list(params, "erosion.candidates", lo=0, hi=1)
+    inits = _name_list(params, "erosion.inits", allowed=("teacher", "new_head"))
+    if "teacher" not in inits:
+        raise ParamError("params.yaml: `erosion.inits` must include teacher (the default is chosen on FT from θ_T)")
+    _number_list(params, "erosion.lrs", lo=0, lo_open=True)
+    seeds = _get(params, "erosion.seeds")
+    if not isinstance(seeds, list) or len(seeds) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
+                                                            for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ParamError(f"params.yaml: `erosion.seeds` must be two or more distinct non-negative integers, got {seeds!r}")
+    alphas = _number_list(params, "erosion.alphas", lo=0, hi=1)
+    if 0.0 not in alphas or 1.0 not in alphas:
+        raise ParamError("params.yaml: `erosion.alphas` must include 0 and 1 (θ_T and the fine-tuned model)")
+    if len(_number_list(params, "erosion.trend_fractions", lo=0, lo_open=True, hi=1)) < 2:
+        raise ParamError("params.yaml: `erosion.trend_fractions` needs two or more shares (a trend is a line)")
+    _number(params, "erosion.min_drop", lo=0, hi=1)
+    _number(params, "erosion.seed", lo=0, integer=True)
+    _number(params, "pretrain.seed", lo=0, integer=True)
+    _number(params, "pretrain.epochs", lo=1, integer=True)
+    _number(params, "pretrain.lr", lo=0, lo_open=True)
+    _number(params, "pretrain.batch_size", lo=1, integer=True)
+    _number(params, "pretrain.warmup_steps", lo=0, integer=True)
     dataset = _choice(params, "vision.dataset", DATASETS)
     if not isinstance(_get(params, "vision.wilds_root"), str) or not isinstance(_get(params, "vision.download"), bool):
         raise ParamError("params.yaml: `vision.wilds_root` must be a folder and `vision.download` true or false")
@@ -281,6 +311,7 @@ def _validate_text(params: dict) -> None:
         raise ParamError("params.yaml: `text.llm.gguf_file` must be a file name or null")
     _choice(params, "text.llm.dtype", ("fp32", "bf16"))
     _choice(params, "text.teacher.backbone", ("minilm", "llm"))
+    _choice(params, "text.teacher.head", ("probe",))
     if _get(params, "text.teacher.path") is not None and not isinstance(_get(params, "text.teacher.path"), str):
         raise ParamError("params.yaml: `text.teacher.path` must be a folder (a BERT-style encoder and its tokenizer) or null")
     _number(params, "text.ood.seed", lo=0, integer=True)

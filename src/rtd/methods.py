@@ -31,7 +31,10 @@ class Method:
     """Base: standard fine-tuning semantics; subclasses override what differs."""
 
     name = "base"
-    init = "pretrained"      # "pretrained": pretrained backbone + new random head; "teacher": theta_T
+    # where training starts (``INITS``): "teacher" = theta_T, head included (the WiSE-FT protocol: both ends of
+    # the weight interpolation lie in one basin); "new_head" = theta_T's backbone + a new random head;
+    # "probe" = theta_T's backbone + the linear probe fit on its ID train features (LP-FT)
+    init = "teacher"
     uses_ood = False         # draws B_OOD = OOD-style copies of ceil(rho |B_ID|) images of B_ID
     uses_activation = False  # needs the student's activation at `ar_layer`
     teacher_outputs: tuple[str, ...] = ()   # cached teacher outputs read: id_logits, ood_logits, id_act, ood_act
@@ -52,8 +55,12 @@ class Method:
         raise NotImplementedError
 
 
+INITS = ("teacher", "new_head", "probe")
+
+
 class FineTune(Method):
-    """FT: cross-entropy on ID data, from the pretrained backbone with a newly initialised head."""
+    """FT: cross-entropy on ID data, from theta_T including its head (Wortsman et al. 2022 initialise the
+    final layer with the zero-shot head; here θ_T's head is the pretraining head, never fit on ID data)."""
 
     name = "ft"
 
@@ -62,36 +69,46 @@ class FineTune(Method):
         return {"task": task, "total": task}
 
 
-class LPFT(FineTune):
-    """LP-FT (Kumar et al. 2022): linear probe first (the teacher's head), then full fine-tuning.
+class FineTuneNewHead(FineTune):
+    """FT from theta_T's backbone with a newly initialised head: the usual "new head" fine-tuning reference."""
 
-    RTD's exact initialisation without distillation: RTD's gain is read against it as well as FT.
+    name = "ft_newhead"
+    init = "new_head"
+
+
+class LPFT(FineTune):
+    """LP-FT (Kumar et al. 2022): a linear probe on theta_T's frozen ID train features first (the teacher
+    stage fits it), then full fine-tuning from theta_T's backbone with that head.
+
+    Where theta_T's head is itself the ID probe (the text track), LP-FT and FT start from the same weights.
     """
 
     name = "lpft"
-    init = "teacher"
+    init = "probe"
 
 
 class SDFT(Method):
     """SDFT (Yang et al. 2024) adapted to classification (see ``losses.sdft_targets``).
 
     SDFT has the model rewrite its own targets and keeps a rewrite when it agrees with the gold label.
-    For a classifier the "rewrite" is the pre-fine-tuning model's temperature-scaled distribution,
-    used where its top-1 equals the label (the one-hot label elsewhere); targets come from the
-    teacher cache, computed once, and the model (initialised from theta_T) is trained with
-    cross-entropy against them.
+    For a classifier the "rewrite" is the pre-fine-tuning model's (theta_T's) distribution, used where its
+    top-1 equals the label, and the one-hot label elsewhere; targets come from the teacher cache, computed
+    once. The temperature T acts on both sides, target softmax(z_T / T) and student softmax(z_S / T) (with
+    the T^2 factor of Hinton et al., so the gradient's scale does not depend on T); T = 1 (the default)
+    is the paper's plain SFT on the rewritten targets. A temperature on the target alone would train the
+    student towards T-softened probabilities at T = 1: an under-confident model.
     """
 
     name = "sdft"
-    init = "teacher"
     teacher_outputs = ("id_logits",)
 
     def __init__(self, temperature: float):
         self.temperature = temperature
 
     def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
-        targets = sdft_targets(out.teacher_logits_id, out.labels, self.temperature)
-        task = soft_cross_entropy(out.logits_id, targets)
+        t = self.temperature
+        targets = sdft_targets(out.teacher_logits_id, out.labels, t)
+        task = soft_cross_entropy(out.logits_id / t, targets) * t**2
         return {"task": task, "total": task}
 
 
@@ -105,7 +122,6 @@ class L2SP(FineTune):
     """
 
     name = "l2sp"
-    init = "teacher"
     decoupled_weight_decay = False
 
     def __init__(self, alpha: float):
@@ -131,7 +147,6 @@ class AugOnly(Method):
     """
 
     name = "aug_only"
-    init = "teacher"
     uses_ood = True
 
     def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
@@ -149,7 +164,6 @@ class RTD(Method):
     """
 
     name = "rtd"
-    init = "teacher"
     uses_ood = True
 
     def __init__(self, lambda_kd: float, lambda_ar: float, temperature: float, kd_scale_t2: bool, name: str = "rtd"):

@@ -171,6 +171,24 @@ def build_classifier(backbone: Backbone, drop_connect: float = 0.0) -> Classifie
     return model.to(resolve_device(spec.get("device", "cpu")))
 
 
+def init_head(model: Classifier, init: str, probe_path=None) -> None:
+    """Set the head of ``model`` (loaded as theta_T) for a method's ``init``: keep theta_T's head ("teacher"),
+    a new random head from the current torch seed ("new_head"), or the LP-FT probe in ``probe_path`` ("probe")."""
+    if init == "teacher":
+        return
+    if init == "new_head":
+        model.head.reset_parameters()
+        return
+    if init != "probe":
+        raise RTDError(f"unknown initialisation {init!r}; choose teacher, new_head or probe")
+    from .io import load_arrays
+
+    arrays = load_arrays(probe_path)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.as_tensor(arrays["weight"]))
+        model.head.bias.copy_(torch.as_tensor(arrays["bias"]))
+
+
 def set_train_mode(model: nn.Module, bn_policy: str) -> None:
     """Training mode, with BatchNorm statistics frozen (eval mode) when ``bn_policy == 'frozen'``."""
     model.train()

@@ -35,7 +35,7 @@ def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dic
     `ft` is FT at `train.lr`; `ft_tuned` the lr with the best mean id_val accuracy; WiSE-FT rows take,
     per seed, the curve point at the alpha chosen on id_val (and, labelled, on ood_val).
     """
-    rows: dict[str, dict] = {"teacher": {"label": "Teacher (pretrained + linear probe)",
+    rows: dict[str, dict] = {"teacher": {"label": "Teacher θ_T",
                                          "runs": list(evals["teacher"]["runs"].values()), "seeds": [None]}}
     for method in methods:
         if method in ("ft", "ft_tuned"):
@@ -169,6 +169,21 @@ FIGURE_CAPTIONS = {
     "training_curves": "Each loss term and the validation accuracies per epoch for every arm (mean over seeds).",
     "rho_tradeoff": "Cost against robustness: RTD's OOD accuracy (mean ± std over seeds) at each ρ against its FLOPs per step relative to FT (dashed: FT, band: ± std).",
 }
+
+
+def erosion_headline(study: dict) -> dict:
+    """The erosion study's headline numbers for reports/metrics.json: the choice and, per candidate, the teacher's
+    and FT's (from θ_T, lr chosen on id_val) mean OOD accuracy over ood_test domains and the loss on ood_val."""
+    out = {"selected": study["choice"]["selected"], "erodes": study["choice"]["erodes"],
+           "default_is_selected": study["choice"]["default_is_selected"],
+           "teacher_ood_domain_mean_acc": study["teacher"]["ood_domain_mean_acc"], "candidates": {}}
+    for name, cand in study["candidates"].items():
+        s = cand["inits"]["teacher"]
+        out["candidates"][name] = {
+            "ft_lr": s["lr"], "ft_ood_domain_mean_acc": sum(r["ood_domain_mean_acc"] for r in s["runs"]) / len(s["runs"]),
+            "ood_val_drop": s["ood_val_drop"]["mean"], "ood_val_drop_p": s["ood_val_drop"]["p"],
+            "ood_test_mean_drop": s["ood_test_mean_drop"]["mean"], "wiseft_ood_val_peak_alpha": s["wiseft_ood_val_peak_alpha"]}
+    return out
 
 
 def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dict[str, list[list[dict]]],

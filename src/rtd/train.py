@@ -158,14 +158,16 @@ def _micro_step(runner: nn.Module, model: Classifier, method: Method, images: to
     return method.objective(out, model)
 
 
-def _accuracy(model: Classifier, split: Split, batch_size: int, world: World) -> float:
-    """Accuracy on ``split``; under torchrun each rank predicts a share and the counts are summed."""
-    if not world.distributed:
-        return accuracy(predict(model, split.images, batch_size)[0], torch.as_tensor(split.labels))
-    share = np.array_split(np.arange(len(split)), world.size)[world.rank]
+def _val_scores(model: Classifier, split: Split, batch_size: int, world: World) -> tuple[float, float]:
+    """Accuracy and mean NLL on ``split``; under torchrun each rank predicts a share and the sums are added."""
+    share = np.array_split(np.arange(len(split)), world.size)[world.rank] if world.distributed else slice(None)
     logits, _ = predict(model, split.images[share], batch_size)
-    correct = float((logits.argmax(dim=1) == torch.as_tensor(split.labels[share])).sum())
-    return all_sum([correct], world)[0] / len(split)
+    labels = torch.as_tensor(split.labels[share])
+    correct = float((logits.argmax(dim=1) == labels).sum())
+    nll = float(torch.nn.functional.cross_entropy(logits.double(), labels, reduction="sum"))
+    if world.distributed:
+        correct, nll = all_sum([correct, nll], world)
+    return correct / len(split), nll / len(split)
 
 
 def check_cache(model: Classifier, train: Split, cache: TeacherCache) -> None:
@@ -188,7 +190,7 @@ class LoopState:
     sums: dict = field(default_factory=lambda: {k: 0.0 for k in LOSS_TERMS})
     counted: dict = field(default_factory=lambda: {k: 0 for k in LOSS_TERMS})
     log: list = field(default_factory=list)
-    best_acc: float = -1.0
+    best_acc: tuple = (-1.0, -math.inf)     # (id_val accuracy, -id_val NLL) of the best epoch so far
     best_state: dict | None = None
     best_epoch: int = 0
     stale: int = 0
@@ -362,20 +364,21 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                                   scheduler=scheduler.state_dict(), generator=generator.get_state(),
                                   torch_rng=torch.get_rng_state(), state=st)
         bar.close()
-        id_val_acc = _accuracy(model, id_val, tp["eval_batch_size"], world)
-        ood_val_acc = _accuracy(model, ood_val, tp["eval_batch_size"], world)
+        id_val_acc, id_val_nll = _val_scores(model, id_val, tp["eval_batch_size"], world)
+        ood_val_acc, _ = _val_scores(model, ood_val, tp["eval_batch_size"], world)
         row = {"epoch": st.epoch, "step": st.step, "lr": optimizer.param_groups[0]["lr"]}
         totals = all_sum([st.sums[k] for k in LOSS_TERMS] + [st.counted[k] for k in LOSS_TERMS], world)
         sums, counted = dict(zip(LOSS_TERMS, totals)), dict(zip(LOSS_TERMS, totals[len(LOSS_TERMS):]))
         row.update({k: (sums[k] / counted[k] if counted[k] else float("nan")) for k in LOSS_TERMS})
-        row.update({"id_val_acc": id_val_acc, "ood_val_acc": ood_val_acc})
+        row.update({"id_val_acc": id_val_acc, "id_val_nll": id_val_nll, "ood_val_acc": ood_val_acc})
         st.log.append(row)
         if progress and world.main:
             tqdm.write(f"{method.name} epoch {st.epoch}: " + " ".join(
-                f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "ood_val_acc") if row[k] == row[k]),
+                f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "id_val_nll", "ood_val_acc") if row[k] == row[k]),
                 file=sys.stderr)
-        if id_val_acc > st.best_acc:
-            st.best_acc, st.best_state, st.stale, st.best_epoch = id_val_acc, copy.deepcopy(model.state_dict()), 0, st.epoch
+        # id_val accuracy selects the epoch; its NLL breaks ties (a saturated id_val would keep the first epoch)
+        if (id_val_acc, -id_val_nll) > st.best_acc:
+            st.best_acc, st.best_state, st.stale, st.best_epoch = (id_val_acc, -id_val_nll), copy.deepcopy(model.state_dict()), 0, st.epoch
         else:
             st.stale += 1
         st.epoch += 1

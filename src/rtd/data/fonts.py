@@ -132,8 +132,58 @@ def file_digest(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+DOWNSTREAM_GROUPS = ("printed", "handwriting_val", "handwriting_test", "decorative")
+PRETRAIN_GROUPS = ("printed", "handwriting", "decorative")   # under `data.pretrain`
+
+
+def add_shortcut(images: np.ndarray, labels: np.ndarray, p: float, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A class-correlated shortcut: a dark ``size`` x ``size`` square at one of 10 positions along the top edge.
+
+    With probability ``p`` the square sits at the position of the image's own label, otherwise at the position
+    of a uniformly drawn class (which may be the label), so the mark predicts the label with probability
+    p + (1 - p) / 10. Returns the marked copy and the class whose position was marked; ``p = 0`` marks nothing
+    (the images are returned unchanged and the classes are -1). Pure: the same arguments give the same bytes.
+    """
+    if p == 0:
+        return images.copy(), np.full(len(labels), -1, dtype=np.int64)
+    height, width = images.shape[-2:]
+    step = (width - 2) // 10
+    if step < size:
+        raise RTDError(f"`data.shortcut.size` = {size} is too large for {width}-pixel images: 10 marks of it must fit "
+                       f"along the top edge (at most {step})")
+    rng = np.random.default_rng(seed)
+    marked = np.where(rng.random(len(labels)) < p, labels, rng.integers(0, 10, len(labels))).astype(np.int64)
+    out = images.copy()
+    for i, c in enumerate(marked):
+        left = 1 + step * int(c)
+        out[i, :, 1:1 + size, left:left + size] = 0
+    return out, marked
+
+
+def family_groups(data: dict) -> dict[str, list[str]]:
+    """Every family list of ``params['data']`` by its params key (`printed`, ..., `pretrain.printed`, ...)."""
+    groups = {g: list(data[g]) for g in DOWNSTREAM_GROUPS}
+    groups.update({f"pretrain.{g}": list(data["pretrain"][g]) for g in PRETRAIN_GROUPS})
+    return groups
+
+
+def _render_group(split: str, group: str, fams: dict[str, list[Path]], n: int, size: int, jitter: RenderJitter,
+                  seed: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Render one (split, family group) with its own random stream, so no group's renders depend on another's."""
+    key = int.from_bytes(hashlib.sha256(f"{split}/{group}".encode()).digest()[:4], "little")
+    return render_split(fams, n, size, jitter, np.random.default_rng([seed, key]))
+
+
 def build_font_benchmark(data: dict) -> tuple[dict[str, "Split"], dict]:
-    """Render every split of the benchmark from ``params['data']``; return the splits and a manifest."""
+    """Render every split of the benchmark from ``params['data']``; return the splits and a manifest.
+
+    Downstream: train / id_val / id_test (the narrow ID families, `printed`), ood_val (handwriting_val) and
+    ood_test (handwriting_test, decorative, scikit-learn's digits). The class-correlated shortcut
+    (`data.shortcut`) is drawn on `train` only; `train_clean` holds the same renders without it (the
+    erosion study's candidates draw their own shortcut on it). Pretraining: `pretrain` / `pretrain_val`,
+    renders of the broad corpus `data.pretrain` (families disjoint from every downstream split), which
+    the `pretrain` stage trains the foundation model on.
+    """
     from tqdm import tqdm
 
     from .splits import Split
@@ -142,32 +192,36 @@ def build_font_benchmark(data: dict) -> tuple[dict[str, "Split"], dict]:
     render = data["render"]
     jitter = RenderJitter(tuple(render["scale"]), render["shift"], render["rotation"], tuple(render["stroke"]))
     installed = discover_families(data["font_dirs"])
-    groups = {g: resolve_families(data[g], installed, g)
-              for g in ("printed", "handwriting_val", "handwriting_test", "decorative")}
+    groups = {g: resolve_families(names, installed, g) for g, names in family_groups(data).items()}
     for fams in groups.values():
         for family, paths in fams.items():
             check_digits(family, paths, 32)
 
-    rng = np.random.default_rng(data["seed"])
-    counts = data["renders_per_digit"]
+    counts, pre_counts = data["renders_per_digit"], data["pretrain"]["renders_per_digit"]
     plan = [  # (split, domain, family group, renders per digit)
-        ("train", "printed", "printed", counts["train"]),
+        ("train_clean", "printed", "printed", counts["train"]),
         ("id_val", "printed", "printed", counts["id_val"]),
         ("id_test", "printed", "printed", counts["id_test"]),
         ("ood_val", "handwriting", "handwriting_val", counts["handwriting_val"]),
         ("ood_test", "handwriting", "handwriting_test", counts["handwriting_test"]),
         ("ood_test", "decorative", "decorative", counts["decorative"]),
+        *((split, g, f"pretrain.{g}", pre_counts[g] if split == "pretrain" else pre_counts["val"])
+          for split in ("pretrain", "pretrain_val") for g in PRETRAIN_GROUPS),
     ]
     parts: dict[str, list[tuple[str, str, np.ndarray, np.ndarray]]] = {}  # split -> (domain, source, x, y)
     manifest: dict = {"image_size": size, "splits": {}, "families": {}}
     for split, domain, group, n in tqdm(plan, desc="render", unit="group"):
-        images, labels, _ = render_split(groups[group], n, size, jitter, rng)
+        images, labels, _ = _render_group(split, group, groups[group], n, size, jitter, data["seed"])
         parts.setdefault(split, []).append((domain, f"data.{group}", images, labels))
         manifest["families"][group] = {f: {"files": [p.name for p in paths], "sha256": file_digest(paths)}
                                        for f, paths in groups[group].items()}
     if data["sklearn_digits"]:
         images, labels = sklearn_digits(size)
         parts["ood_test"].append(("sklearn_digits", "sklearn.datasets.load_digits", images, labels))
+    sc = data["shortcut"]
+    domain, source, images, labels = parts["train_clean"][0]
+    marked, mark_class = add_shortcut(images, labels, sc["p"], sc["size"], data["seed"])
+    parts["train"] = [(domain, source, marked, labels)]
 
     splits = {}
     for split, chunks in parts.items():
@@ -181,4 +235,9 @@ def build_font_benchmark(data: dict) -> tuple[dict[str, "Split"], dict]:
             "n": len(splits[split]),
             "domains": {domain: {"n": len(y), "source": source} for domain, source, _, y in chunks},
         }
+    marked_any = mark_class >= 0
+    manifest["shortcut"] = {"p": sc["p"], "size": sc["size"], "split": "train",
+                            "marked": int(marked_any.sum()),
+                            "mark_is_label": round(float((mark_class[marked_any] == labels[marked_any]).mean()), 6)
+                            if marked_any.any() else None}
     return splits, manifest

@@ -30,11 +30,21 @@ def main(argv: list[str] | None = None) -> None:
         from ..data.wilds_splits import build_wilds_splits
 
         splits, manifest = build_wilds_splits(params["vision"], params["data"]["image_size"])
+        splits.update(empty_pretrain_splits(splits["train"]))   # CLIP is the paper configuration's foundation model
     for name, split in splits.items():
         save_split(track_path(f"data/vision/{name}.safetensors", track), split)
     if texts is not None:
         write_json(track_path("data/vision/texts.json", track), texts)
     write_json(track_path("data/vision/manifest.json", track), manifest)
+
+
+def empty_pretrain_splits(train: "Split") -> dict:
+    """The vision track's extra shards where the benchmark has no pretraining corpus and no shortcut (WILDS):
+    `train_clean` is `train`, `pretrain` and `pretrain_val` are empty."""
+    from ..data.splits import Split
+
+    empty = Split(train.images[:0], train.labels[:0], train.domains[:0], [])
+    return {"train_clean": train, "pretrain": empty, "pretrain_val": empty}
 
 
 if __name__ == "__main__":

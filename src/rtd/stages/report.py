@@ -65,6 +65,13 @@ def main() -> None:
     order = [t for t in TRACKS if t in params["tracks"]]
     order = [params["track"]] * (params["track"] in order) + [t for t in order if t != params["track"]]
     pages = [_track(params, track, metrics) for track in order]
+    if "vision" in order:   # the erosion study (stage `erosion`): its headline numbers and a link to its page
+        from ..io import read_json
+        from ..report import erosion_headline
+
+        metrics["erosion"] = erosion_headline(read_json("reports/erosion.json"))
+        pages[order.index("vision")] += ("\n## Is there erosion to prevent?\n\nThe erosion study (stage `erosion`): "
+                                         "[erosion.md](erosion.md).\n")
     write_json("reports/metrics.json", rounded(metrics))
     write_text("reports/results.md", "\n".join(pages))
 

@@ -1,4 +1,10 @@
-"""DVC stage `teacher`: the pretrained backbone + a linear probe on ID train features, or CLIP's zero-shot head."""
+"""DVC stage `teacher`: θ_T = the foundation model with a head that no downstream data was fit to.
+
+Embedded vision track (`teacher.head: pretrained`): the `pretrain` model, its own head included. Paper
+configuration: CLIP with its zero-shot head. `teacher.head: probe` (and the text track): the pretrained
+backbone + a linear probe fit on the ID train features. In every case the stage also writes the linear
+probe on θ_T's ID train features (`probe_head.safetensors`): LP-FT's initialisation.
+"""
 from __future__ import annotations
 
 from .common import run_stage, track_arg, track_params
@@ -11,9 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from ..data.splits import load_split
-    from ..io import seed_everything, write_json
+    from ..io import save_arrays, seed_everything, write_json
     from ..metrics import accuracy
-    from ..models import backbone_spec, build_classifier, predict, save_model
+    from ..models import backbone_spec, build_classifier, load_model, predict, save_model
     from ..teacher import fit_linear_probe, zero_shot_head
     from ..tracks import track_path as P
 
@@ -22,23 +28,34 @@ def main(argv: list[str] | None = None) -> None:
                     params["num_threads"])
     train = load_split(P("data/vision/train.safetensors", track))
     id_val = load_split(P("data/vision/id_val.safetensors", track))
-    model = build_classifier(backbone_spec(params))
+    spec = backbone_spec(params)
+    pretrained = track == "vision" and tp["backbone"] == "efficientnet-lite0" and tp["head"] == "pretrained"
+    model = load_model("models/pretrain/model.safetensors", spec) if pretrained else build_classifier(spec)
     zero_shot = tp["backbone"] == "clip" and params["clip"]["head"] == "zeroshot"
+    _, feats = predict(model, train.images, tp["batch_size"], layer="pooled")
+    probe_weight, probe_bias = fit_linear_probe(feats.numpy(), train.labels, tp["probe_c"], tp["probe_max_iter"])
     if zero_shot:
         weight, bias = zero_shot_head(params)
-    _, feats = predict(model, train.images, tp["batch_size"], layer="pooled")
-    if not zero_shot:
-        weight, bias = fit_linear_probe(feats.numpy(), train.labels, tp["probe_c"], tp["probe_max_iter"])
+    elif pretrained:
+        weight, bias = model.head.weight.detach().clone(), model.head.bias.detach().clone()
+    else:
+        weight, bias = probe_weight, probe_bias
     with torch.no_grad():
         model.head.weight.copy_(weight)
         model.head.bias.copy_(bias)
     save_model(P("models/teacher/model.safetensors", track), model)
+    save_arrays(P("models/teacher/probe_head.safetensors", track),
+                {"weight": probe_weight.numpy(), "bias": probe_bias.numpy()})
     val_logits, _ = predict(model, id_val.images, tp["batch_size"])
     train_logits = torch.nn.functional.linear(feats, weight, bias)
+    probe_val = torch.nn.functional.linear(predict(model, id_val.images, tp["batch_size"], layer="pooled")[1],
+                                           probe_weight, probe_bias)
     write_json(P("models/teacher/probe.json", track), {
-        **({"head": "zeroshot", "templates": params["clip"]["templates"]} if zero_shot else {}),
+        "head": "zeroshot" if zero_shot else "pretrained" if pretrained else "probe",
+        **({"templates": params["clip"]["templates"]} if zero_shot else {}),
         "train_acc": round(accuracy(train_logits, torch.as_tensor(train.labels)), 6),
         "id_val_acc": round(accuracy(val_logits, torch.as_tensor(id_val.labels)), 6),
+        "probe_id_val_acc": round(accuracy(probe_val, torch.as_tensor(id_val.labels)), 6),
         "feature_dim": int(feats.shape[1]),
     })
 

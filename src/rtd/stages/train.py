@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from ..data.splits import load_split
     from ..io import load_arrays, save_arrays, seed_everything, write_json, write_text
-    from ..models import backbone_spec, build_classifier, check_layer, load_model, save_model
+    from ..models import backbone_spec, check_layer, init_head, load_model, save_model
     from ..train import LOSS_TERMS, Checkpointer, OODSet, cache_path, load_cache, train
     from ..tracks import track_path as P
 
@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> None:
     seed_everything(opts.seed, params["num_threads"])
     inputs = [P(f"data/vision/{s}.safetensors", track) for s in ("train", "id_val", "ood_val")]
     train_split, id_val, ood_val = (load_split(path) for path in inputs)
-    if method.init == "teacher":
-        inputs.append(P("models/teacher/model.safetensors", track))
-        model = load_model(inputs[-1], backbone, tp["drop_connect"])
-    else:
-        model = build_classifier(backbone, tp["drop_connect"])  # head: fresh nn.Linear init from the seed
+    inputs.append(P("models/teacher/model.safetensors", track))
+    model = load_model(inputs[-1], backbone, tp["drop_connect"])
+    if method.init == "probe":
+        inputs.append(P("models/teacher/probe_head.safetensors", track))
+    init_head(model, method.init, inputs[-1] if method.init == "probe" else None)
     ood = cache = None
     if method.uses_ood:
         inputs.append(P("data/vision/ood/train_ood.safetensors", track))
@@ -88,13 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     if getattr(method, "adapters", None):
         save_arrays(f"{out_dir}/adapter.safetensors", {k: v.numpy() for k, v in method.adapters.items()},
                     metadata={"peft_config": json.dumps(method.config().to_dict(), sort_keys=True, default=str)})
-    columns = ["epoch", "step", "lr", *LOSS_TERMS, "id_val_acc", "ood_val_acc"]
+    columns = ["epoch", "step", "lr", *LOSS_TERMS, "id_val_acc", "id_val_nll", "ood_val_acc"]
     lines = ["\t".join(columns)] + ["\t".join(_fmt(row[c]) for c in columns) for row in result.log]
     write_text(log_path(opts.arm, opts.seed, variant, track), "\n".join(lines) + "\n")
     best = result.log[result.best_epoch - 1]
     write_json(f"{out_dir}/train_stats.json", {
         "arm": opts.arm, "seed": opts.seed, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-        "best_id_val_acc": best["id_val_acc"], "best_ood_val_acc": best["ood_val_acc"],
+        "best_id_val_acc": best["id_val_acc"], "best_id_val_nll": best["id_val_nll"], "best_ood_val_acc": best["ood_val_acc"],
         "trainable_params": result.trainable_params, "flops_per_step": result.flops_per_step,
         "batch_size": tp["batch_size"],
         "ood_batch_size": math.ceil(tp["batch_size"] * rho) if method.uses_ood else 0,
