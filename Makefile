@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: setup fonts text-data text-candidates repro test bench clean-venv paper-camelyon17 paper-iwildcam
+.PHONY: setup fonts text-data text-candidates repro test bench pull publish clean-venv paper-camelyon17 paper-iwildcam
 
 setup: $(VENV)/.installed fonts text-data
 
@@ -34,6 +34,16 @@ repro: setup
 
 test: setup
 	pytest -q -n 2 --durations=12
+
+# a published run's artifacts: says in one line whether the remote is unreachable, empty for this dvc.lock or
+# missing some stages, then pulls what it holds (src/rtd/sharing.py)
+pull: $(VENV)/.installed
+	python -m rtd.sharing pull $(if $(REMOTE_NAME),-r $(REMOTE_NAME))
+
+# maintainers: push every output and the run-cache to REMOTE (a URL), then verify it from a fresh clone
+publish: $(VENV)/.installed
+	@test -n "$(REMOTE)" || { echo "usage: make publish REMOTE=<url, e.g. s3://bucket/dvc or /mnt/share/dvc>" >&2; exit 2; }
+	python -m rtd.sharing publish "$(REMOTE)"
 
 bench: setup
 	python -m benchmarks.run --steps 0 --reps 5

@@ -98,3 +98,37 @@ def test_unknown_method_on_the_command_line(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rtd.stages.train", "--arm", "sgd", "--seed", "0"], cwd=tmp_path,
                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "unknown training arm 'sgd'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_params_are_read_as_yaml_1_2_like_dvc_writes_them(tmp_path):
+    # `dvc exp run -S train.lr=1e-5` writes `1e-05`: a float in YAML 1.2, a string in PyYAML's YAML 1.1
+    from rtd.config import load_params, load_yaml
+
+    assert load_yaml("a: 1e-05\nb: 1.0e-2\nc: on\nd: true\ne: 3\nf: .5\n") == {
+        "a": 1e-05, "b": 0.01, "c": "on", "d": True, "e": 3, "f": 0.5}
+    text = (ROOT / "params.yaml").read_text().replace("\nlambda_ar: ", "\nlambda_ar: 1e-2  # ", 1)
+    (tmp_path / "params.yaml").write_text(text)
+    assert load_params(tmp_path / "params.yaml")["lambda_ar"] == 0.01
+
+
+def test_an_unknown_key_is_named_with_the_closest_known_one():
+    from rtd.config import check_unknown_keys
+
+    p = default_params()
+    p["train"]["warmup_stpes"] = 7
+    validate(p)
+    with pytest.raises(ParamError, match=r"unknown key `train.warmup_stpes`; did you mean `train.warmup_steps`\?"):
+        check_unknown_keys(p)
+    p = default_params()
+    p["text"]["train"]["epochz"] = 2
+    validate(p)
+    with pytest.raises(ParamError, match=r"unknown key `text.train.epochz`; did you mean `text.train.epochs`\?"):
+        check_unknown_keys(p)
+    check_unknown_keys(default_params())
+
+
+def test_a_misspelt_key_is_suggested_where_the_right_one_is_missing():
+    p = default_params()
+    p["lamda_kd"] = p.pop("lambda_kd")
+    with pytest.raises(ParamError, match=r"missing key `lambda_kd` \(params.yaml has `lamda_kd`: misspelt\?\)"):
+        validate(p)

@@ -110,7 +110,7 @@ def test_lambda_kd_change_touches_only_the_arms_that_read_it(tiny_repo):
     finally:
         (tiny_repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     seeds, p = tiny_params()["seeds"], tiny_params()
-    expected = {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in seeds} | {"report"}
+    expected = {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in seeds} | {"report", "check"}
     expected |= {f"train_rtd_ar@{s}-{v}" for s in seeds for v in p["lambda_ar_sweep"]}
     expected |= {f"train_rtd_rho@{s}-{v}" for s in seeds for v in p["rho_sweep"]}
     assert changed == expected   # what `dvc repro` would run first; downstream stages follow their changed inputs
@@ -123,7 +123,7 @@ def test_a_param_change_reruns_only_its_arm_and_restoring_it_restores_every_byte
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run_dvc(tiny_repo, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    allowed = {f"train_sdft@{s}" for s in tiny_params()["seeds"]} | {"evaluate@sdft", "analysis", "report"}
+    allowed = {f"train_sdft@{s}" for s in tiny_params()["seeds"]} | {"evaluate@sdft", "analysis", "report", "check"}
     assert ran <= allowed and "train_sdft@0" in ran, sorted(ran)
     after = pipeline_outputs(tiny_repo)
     for arm in ("ft/lr0.0001", "lpft", "lora", "rtd", "l2sp", "aug_only", "kd_only", "ar_only"):
@@ -132,6 +132,58 @@ def test_a_param_change_reruns_only_its_arm_and_restoring_it_restores_every_byte
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
     run_dvc(tiny_repo, "repro")
     assert pipeline_outputs(tiny_repo) == before, "restoring the param must restore byte-identical outputs"
+
+
+@pytest.mark.parametrize("edit,message", [
+    ({"temperature": 0}, "`temperature` must be > 0"),
+    ({"train.warmup_stpes": 7}, "unknown key `train.warmup_stpes`; did you mean `train.warmup_steps`?"),
+    ({"lamda_kd": 1.0, "lambda_kd": None}, "missing key `lambda_kd` (params.yaml has `lamda_kd`: misspelt?)"),
+], ids=["bad-value", "misspelt-nested-key", "misspelt-key"])
+def test_dvc_repro_with_bad_params_stops_at_the_check_and_removes_no_output(tiny_repo, edit, message):
+    params, before = tiny_params(), pipeline_outputs(tiny_repo)
+    committed = {p: (tiny_repo / p).read_bytes() for p in ("reports/metrics.json", "reports/results.md")}
+    for dotted, value in edit.items():
+        *parents, last = dotted.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        if value is None:
+            del node[last]
+        else:
+            node[last] = value
+    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=tiny_repo, env=subprocess_env(),
+                              capture_output=True, text=True)
+    finally:
+        (tiny_repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and message in out, out[-2000:]
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"check"}, ran
+    assert {p: (tiny_repo / p).read_bytes() for p in committed} == committed
+    check = "reports/params_check.txt"   # the check's own output: DVC removed it to rerun the check
+    assert {p: (tiny_repo / p).read_bytes() for p in before if p != check} == {p: b for p, b in before.items() if p != check}
+    out = run_dvc(tiny_repo, "repro")   # params restored: only the check reruns, to the same bytes
+    assert {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")} == {"check"}
+    assert pipeline_outputs(tiny_repo) == before
+    assert "up to date" in run_dvc(tiny_repo, "status")
+
+
+def test_params_written_by_dvc_in_yaml_1_2_are_read_as_numbers(tiny_repo):
+    # `dvc exp run -S lambda_ar=1e-5` writes `1e-05`, a float in YAML 1.2 (DVC's reader) and a string in PyYAML's 1.1
+    text = (tiny_repo / "params.yaml").read_text()
+    assert "\nlambda_ar: " in text
+    lines = [("lambda_ar: 1e-05" if ln.startswith("lambda_ar:") else ln) for ln in text.splitlines()]
+    (tiny_repo / "params.yaml").write_text("\n".join(lines) + "\n")
+    try:
+        run_dvc(tiny_repo, "repro", "--single-item", "check")
+        changed = set(json.loads(run_dvc(tiny_repo, "status", "--json")))
+        assert "train_rtd@0" in changed and "train_lpft@0" not in changed
+    finally:
+        (tiny_repo / "params.yaml").write_text(text)
+    run_dvc(tiny_repo, "repro", "--single-item", "check")
+    assert "up to date" in run_dvc(tiny_repo, "status")
 
 
 def test_forced_rerun_is_byte_identical(tiny_repo):

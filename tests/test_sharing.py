@@ -124,3 +124,57 @@ def test_queued_grid_runs_every_experiment(published):
     assert status.count("Success") == 2, status
     shown = run_dvc(work, "exp", "show", "--md")
     assert "analysis.tsne_perplexity" in shown or "tsne_perplexity" in shown, shown[:2000]
+
+
+def _make(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    """The real `make` target, with the venv taken as installed (the test runs inside it)."""
+    return subprocess.run(["make", "-s", "-o", ".venv/.installed", *args], cwd=repo, env=subprocess_env(),
+                          capture_output=True, text=True)
+
+
+def test_make_pull_against_an_http_remote_that_holds_nothing_says_so(published, tmp_path):
+    clone = _clone(published, "pull-empty")
+    (tmp_path / "empty").mkdir()
+    with _serve(tmp_path / "empty") as url:
+        run_dvc(clone, "remote", "add", "--local", "-d", "mirror", url)
+        proc = _make(clone, "pull")
+    assert proc.returncode != 0
+    assert "holds nothing for this dvc.lock (0 of " in proc.stderr, proc.stderr
+    assert not (clone / "models/rtd/seed0/model.safetensors").exists()
+
+
+def test_make_pull_against_a_partial_http_remote_names_the_missing_stages_and_pulls_the_rest(published, tmp_path):
+    import yaml
+
+    clone = _clone(published, "pull-partial")
+    partial = tmp_path / "partial"
+    shutil.copytree(published["remote"], partial)
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
+    gone = lock["train_rtd@0"]["outs"][0]["md5"]   # the seed-0 RTD model
+    (partial / "files/md5" / gone[:2] / gone[2:]).unlink()
+    with _serve(partial) as url:
+        run_dvc(clone, "remote", "add", "--local", "-d", "mirror", url)
+        proc = _make(clone, "pull")
+    assert proc.returncode != 0
+    assert "lacks 1 of " in proc.stderr and "of 1 stage(s): train_rtd@0;" in proc.stderr, proc.stderr
+    assert not (clone / "models/rtd/seed0/model.safetensors").exists()
+    assert (clone / "models/rtd/seed1/model.safetensors").read_bytes() == \
+        (published["src"] / "models/rtd/seed1/model.safetensors").read_bytes()
+
+
+def test_make_pull_names_an_unreachable_remote(published):
+    clone = _clone(published, "pull-unreachable")
+    run_dvc(clone, "remote", "add", "--local", "-d", "mirror", "http://127.0.0.1:9/dvc")
+    proc = _make(clone, "pull")
+    assert proc.returncode != 0 and "is not reachable" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_make_publish_pushes_and_verifies_from_a_fresh_clone(published, tmp_path):
+    proc = _make(published["src"], "publish", f"REMOTE={tmp_path / 'published'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "verified: a fresh clone pulled every output" in proc.stderr
+    clone = _clone(published, "from-published")
+    run_dvc(clone, "remote", "add", "--local", "-d", "mirror", str(tmp_path / "published"))
+    proc = _make(clone, "pull")
+    assert proc.returncode == 0 and "holds all" in proc.stderr, proc.stderr
+    assert pipeline_outputs(clone) == pipeline_outputs(published["src"])

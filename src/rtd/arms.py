@@ -27,14 +27,13 @@ class Arm:
     init: str = "teacher"             # the method's ``init``: teacher (theta_T), new_head, probe (reads the LP head)
     ood: bool = False                 # reads D_OOD
     cache: tuple[str, ...] = ()       # cached teacher outputs read (files data/vision/cache/<part>.safetensors)
-    code: tuple[str, ...] = ()        # source files besides the shared training code
 
 
 TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("ft", variant="lr", sweep="ft_lrs", label="FT from θ_T, head included (lr = train.lr)"),
     Arm("ft_newhead", label="FT, new head (θ_T's backbone)", init="new_head"),
     Arm("lpft", label="LP-FT", init="probe"),
-    Arm("lora", reads=("lora",), label="LoRA", code=("src/rtd/lora.py",)),
+    Arm("lora", reads=("lora",), label="LoRA"),
     Arm("sdft", reads=("sdft",), label="SDFT (adapted)", cache=("id_logits",)),
     Arm("l2sp", reads=("l2sp",), label="L2-SP (towards θ_T)"),
     Arm("aug_only", reads=("rho",), label="control: aug only", ood=True),

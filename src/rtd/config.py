@@ -1,6 +1,7 @@
 """Load ``params.yaml`` and validate it once, before any work, with one clear message per error."""
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any
@@ -21,29 +22,85 @@ CLIP_HEADS = ("zeroshot", "probe")
 TEACHER_HEADS = ("pretrained", "probe")   # fonts: the `pretrain` model's own head, or a probe fit on ID train
 
 
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's core-schema scalars, as DVC (ruamel.yaml) reads params.yaml:
+    ``1e-5`` is a float (YAML 1.1 reads it as a string; DVC writes it so for ``-S train.lr=1e-5``), and only
+    true/false are booleans (``on``, ``yes`` stay strings)."""
+
+
+Yaml12Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:float", "tag:yaml.org,2002:bool")]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                   list("tTfF"))
+# an int wins over a float when both match: PyYAML tries the resolvers in order, the int one comes first
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML as DVC does (YAML 1.2 core schema)."""
+    return yaml.load(text, Loader=Yaml12Loader)   # noqa: S506 -- a SafeLoader subclass
+
+
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
     """Read and fully validate the params file; raise ParamError naming the key and the fix."""
     path = Path(path)
     if not path.is_file():
         raise ParamError(f"{path} not found: run the stage from the repository root")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = load_yaml(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ParamError(f"{path} is not valid YAML{where}: {problem}") from exc
     validate(params)
+    check_unknown_keys(params)
     return params
 
 
-def _get(params: dict, dotted: str) -> Any:
+_READ: set[str] = set()      # every key `validate` reads: the known keys; anything else in params.yaml is a typo
+_READ_PREFIX = [""]          # "text." while the text track's merged copy is checked
+
+
+def _get(params: dict, dotted: str, whole: bool = False) -> Any:
+    """The value at ``dotted``; a read of a leaf (or of a mapping read ``whole``) makes the key known."""
     node: Any = params
-    for part in dotted.split("."):
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
         if not isinstance(node, dict) or part not in node:
-            raise ParamError(f"params.yaml: missing key `{dotted}`")
+            close = difflib.get_close_matches(part, list(node) if isinstance(node, dict) else [], n=1, cutoff=0.75)
+            hint = f" (params.yaml has `{'.'.join([*parts[:i], close[0]])}`: misspelt?)" if close else ""
+            raise ParamError(f"params.yaml: missing key `{_READ_PREFIX[0]}{dotted}`{hint}")
         node = node[part]
+    if whole or not isinstance(node, dict):
+        _READ.add(_READ_PREFIX[0] + dotted)
+        if _READ_PREFIX[0]:
+            _READ.add(dotted)
     return node
+
+
+def _leaves(node: Any, prefix: str = "") -> list[str]:
+    if not isinstance(node, dict) or not node:
+        return [prefix[:-1]] if prefix else []
+    return [leaf for k, v in node.items() for leaf in _leaves(v, f"{prefix}{k}.")]
+
+
+def check_unknown_keys(params: dict) -> None:
+    """Raise ParamError for a key that no check reads (a misspelling would be ignored), naming the closest known key.
+
+    Call after ``validate``, which records the keys it reads."""
+    for leaf in _leaves(params):
+        parts = leaf.split(".")
+        if any(".".join(parts[:i]) in _READ for i in range(1, len(parts) + 1)):
+            continue
+        known = sorted(_READ)
+        close = difflib.get_close_matches(leaf, known, n=1, cutoff=0.6)
+        hint = f"; did you mean `{close[0]}`?" if close else "; no stage reads it (remove it)"
+        raise ParamError(f"params.yaml: unknown key `{leaf}`{hint}")
 
 
 def _number(params: dict, key: str, **bounds) -> float:
@@ -113,6 +170,7 @@ def validate(params: Any) -> None:
     """Check every key the pipeline reads; the first problem raises ParamError."""
     if not isinstance(params, dict):
         raise ParamError("params.yaml must be a mapping of keys to values")
+    _READ.clear()
     _choice(params, "track", TRACKS)
     _name_list(params, "tracks", allowed=TRACKS)
     _name_list(params, "methods", allowed=METHODS)
@@ -220,6 +278,11 @@ def validate(params: Any) -> None:
     if _get(params, "clip.pretrained") is not None and not isinstance(_get(params, "clip.pretrained"), str):
         raise ParamError("params.yaml: `clip.pretrained` must be an open_clip tag, a checkpoint path or null")
     _choice(params, "clip.head", CLIP_HEADS)
+    classnames = _get(params, "clip.classnames", whole=True)
+    if not isinstance(classnames, dict) or any(k not in DATASETS or not isinstance(v, list) or not v
+                                               or not all(isinstance(n, str) for n in v) for k, v in classnames.items()):
+        raise ParamError("params.yaml: `clip.classnames` must map a WILDS dataset (camelyon17, iwildcam) to its list of "
+                         f"class names for the zero-shot prompts, got {classnames!r}")
     templates = _name_list(params, "clip.templates")
     if not all("{}" in t for t in templates):
         raise ParamError("params.yaml: every `clip.templates` entry must contain {} for the class name")
@@ -302,7 +365,7 @@ def _validate_text(params: dict) -> None:
     _choice(params, "text.data.dataset", DATASETS)
     _number(params, "text.data.seed", lo=0, integer=True)
     _number(params, "text.data.max_len", lo=8, hi=4096, integer=True)
-    if not isinstance(_get(params, "text.data.root"), str) or not isinstance(_get(params, "text.data.candidate"), dict):
+    if not isinstance(_get(params, "text.data.root"), str) or not isinstance(_get(params, "text.data.candidate", whole=True), dict):
         raise ParamError("params.yaml: `text.data.root` must be a folder and `text.data.candidate` a mapping ({} for defaults)")
     for key in ("text.llm.model", "text.llm.cache_dir"):
         if not isinstance(_get(params, key), str) or not _get(params, key):
@@ -310,6 +373,8 @@ def _validate_text(params: dict) -> None:
     if _get(params, "text.llm.gguf_file") is not None and not isinstance(_get(params, "text.llm.gguf_file"), str):
         raise ParamError("params.yaml: `text.llm.gguf_file` must be a file name or null")
     _choice(params, "text.llm.dtype", ("fp32", "bf16"))
+    if not isinstance(_get(params, "text.llm.gradient_checkpointing"), bool):
+        raise ParamError("params.yaml: `text.llm.gradient_checkpointing` must be true or false")
     _choice(params, "text.teacher.backbone", ("minilm", "llm"))
     _choice(params, "text.teacher.head", ("probe",))
     if _get(params, "text.teacher.path") is not None and not isinstance(_get(params, "text.teacher.path"), str):
@@ -320,13 +385,17 @@ def _validate_text(params: dict) -> None:
     _number(params, "text.ood.synonym.fraction", lo=0, lo_open=True, hi=1)
     _choice(params, "text.ood.backtranslate.engine", ("apertium", "marian"))
     _number(params, "text.ood.jargon.rate", lo=0, lo_open=True, hi=1)
-    vocab = _get(params, "text.ood.jargon.vocabulary")
+    vocab = _get(params, "text.ood.jargon.vocabulary", whole=True)
     if not vocab or not isinstance(vocab, (list, dict)):
         raise ParamError("params.yaml: `text.ood.jargon.vocabulary` must be a non-empty list of terms or a mapping "
                          "word -> list of jargon synonyms")
     _number(params, "text.ood.hotflip.swaps", lo=1, integer=True)
     _number(params, "text.ood.hotflip.batch_size", lo=1, integer=True)
+    _READ_PREFIX[0] = "text."
     try:
         _track_sections(for_track(params, "text"))
     except ParamError as exc:   # name the key as the user writes it: text.<key>
-        raise ParamError(str(exc).replace("params.yaml: `", "params.yaml: `text.", 1)) from exc
+        raise ParamError(str(exc).replace("params.yaml: `text.", "params.yaml: `", 1)
+                         .replace("params.yaml: `", "params.yaml: `text.", 1)) from exc
+    finally:
+        _READ_PREFIX[0] = ""

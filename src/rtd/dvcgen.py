@@ -14,6 +14,8 @@ from pathlib import Path
 import yaml
 
 from .arms import COMMON, MODEL_PARAMS, TRAINED, log_path
+from .codedeps import import_closure
+from .config import load_params
 from .figures import FIGURES
 from .report import switched_off
 from .tracks import for_track, track_key, track_path
@@ -32,16 +34,11 @@ HEADER = """\
 # project's venv is on PATH (`make repro` does that; by hand: `source .venv/bin/activate`).
 """
 PY = "PYTHONPATH=src python -m rtd.stages."
-MODEL_CODE = ("src/rtd/models.py", "src/rtd/clip.py", "src/rtd/data/wilds_splits.py", "src/rtd/tracks.py")
 SPLITS = ("train", "id_val", "id_test", "ood_val", "ood_test")
 VISION_EXTRA_SPLITS = ("train_clean", "pretrain", "pretrain_val")   # the erosion study's and the pretrain stage's
 PRETRAINED = "models/pretrain/model.safetensors"
 VISION_ONLY = ("pretrain", "erosion")   # stages the text track has no copy of
 SWEEPS = tuple(dict.fromkeys(arm.sweep for arm in TRAINED.values() if arm.sweep))   # ft_lrs, lambda_ar_sweep, ...
-TRAIN_CODE = ("src/rtd/stages/train.py", "src/rtd/train.py", "src/rtd/distributed.py", "src/rtd/arms.py", "src/rtd/methods.py",
-              "src/rtd/losses.py", *MODEL_CODE, "src/rtd/flops.py", "src/rtd/metrics.py",
-              "src/rtd/data/splits.py")
-EVAL_CODE = ("src/rtd/evaluate.py", "src/rtd/metrics.py", *MODEL_CODE, "src/rtd/data/splits.py")
 EVAL_DATA = tuple(f"data/vision/{s}.safetensors" for s in ("id_val", "id_test", "ood_val", "ood_test"))
 EVAL_PARAMS = ["eval", *MODEL_PARAMS, "vision.wilds_root", "num_threads", "seeds"]
 TEACHER = "models/teacher/model.safetensors"
@@ -49,6 +46,7 @@ PROBE_HEAD = "models/teacher/probe_head.safetensors"   # LP-FT's head
 D_OOD = "data/vision/ood/train_ood.safetensors"
 WISEFT_ENDS = {"ft": ["ft_lrs"], "rtd": []}
 ANALYSES = ("cka", "reliability", "tsne")
+PARAMS_CHECK = "reports/params_check.txt"   # the `check` stage's output (stages/check.py)
 
 
 def _train_stage(name: str) -> dict:
@@ -57,7 +55,7 @@ def _train_stage(name: str) -> dict:
     cmd = f"{PY}train --arm {name} --seed ${{item.seed}}"
     if arm.variant:
         cmd += f" --{arm.variant.replace('_', '-')} ${{item.{arm.variant}}}"
-    deps = [*TRAIN_CODE, *arm.code, *(f"data/vision/{s}.safetensors" for s in ("train", "id_val", "ood_val"))]
+    deps = [*(f"data/vision/{s}.safetensors" for s in ("train", "id_val", "ood_val"))]
     deps += [TEACHER] + [PROBE_HEAD] * (arm.init == "probe") + [D_OOD] * arm.ood + [cache_path(p) for p in arm.cache]
     matrix = {"seed": "${seeds}"}
     if arm.variant:
@@ -79,8 +77,6 @@ def _terms(name: str) -> list[str]:
     return ["task"] + ["kd"] * ("temperature" in reads) + ["ar"] * ("ar_layer" in reads) + ["l2sp"] * (name == "l2sp") + ["total"]
 
 
-TEXT_CODE = "src/rtd/text"   # the language track's library (a directory dependency)
-TEXT_OOD_CODE = ("src/rtd/ood/text.py", "src/rtd/ood/nltk_data.py")
 
 
 def _text_path(path: str) -> str:
@@ -108,10 +104,7 @@ def _text_stage(stage: dict) -> dict:
     if "foreach" in stage:
         return {"foreach": {k: _text_path(v) for k, v in stage["foreach"].items()}, "do": _text_stage(stage["do"])}
     out["cmd"] = f"{stage['cmd']} --track text"
-    code = [d for d in stage["deps"] if d.startswith("src/") and d != "src/rtd/ood/vision.py"]
-    if "src/rtd/ood/vision.py" in stage["deps"]:
-        code += list(TEXT_OOD_CODE)
-    out["deps"] = [*code, TEXT_CODE, *(_text_path(d) for d in stage["deps"] if not d.startswith("src/"))]
+    out["deps"] = [_text_path(d) for d in stage["deps"]]
     out["params"] = _text_params(stage["params"])
     for key in ("outs", "plots", "metrics"):
         if key in stage:
@@ -121,42 +114,44 @@ def _text_stage(stage: dict) -> dict:
 
 def pipeline() -> dict:
     """The whole dvc.yaml as a dict, with the stages of the tracks listed in params.yaml's `tracks`."""
-    defaults = yaml.safe_load(Path("params.yaml").read_text())
+    defaults = load_params("params.yaml")   # a bad value or an unknown track stops here, before dvc.yaml is written
     tracks = defaults["tracks"]
     stages: dict = {
+        "check": {
+            "cmd": f"{PY}check",
+            "deps": [],
+            "params": [{"params.yaml": None}],   # every key: a change anywhere is validated before anything reruns
+            "outs": [{PARAMS_CHECK: {"cache": False}}],
+        },
         "data": {
             "cmd": f"{PY}data",
-            "deps": ["src/rtd/stages/data.py", "src/rtd/data/fonts.py", "src/rtd/data/wilds_splits.py",
-                     "src/rtd/data/splits.py", "src/rtd/io.py"],
+            "deps": [],
             "params": ["data", "vision"],
             "outs": [f"data/vision/{s}.safetensors" for s in (*SPLITS, *VISION_EXTRA_SPLITS)]
             + ["data/vision/manifest.json"],
         },
         "pretrain": {
             "cmd": f"{PY}pretrain",
-            "deps": ["src/rtd/stages/pretrain.py", *TRAIN_CODE, "data/vision/pretrain.safetensors",
+            "deps": ["data/vision/pretrain.safetensors",
                      "data/vision/pretrain_val.safetensors"],
             "params": ["pretrain", "train", "teacher.head", *MODEL_PARAMS, "num_threads"],
             "outs": [PRETRAINED, "models/pretrain/stats.json"],
         },
         "teacher": {
             "cmd": f"{PY}teacher",
-            "deps": ["src/rtd/stages/teacher.py", "src/rtd/teacher.py", *MODEL_CODE, "src/rtd/data/splits.py",
-                     "data/vision/train.safetensors", "data/vision/id_val.safetensors", PRETRAINED],
+            "deps": ["data/vision/train.safetensors", "data/vision/id_val.safetensors", PRETRAINED],
             "params": ["teacher", "data.seed", "vision", "clip", "num_threads"],
             "outs": [TEACHER, PROBE_HEAD, "models/teacher/probe.json"],
         },
         "ood": {
             "cmd": f"{PY}ood",
-            "deps": ["src/rtd/stages/ood.py", "src/rtd/ood/vision.py", *MODEL_CODE, "src/rtd/data/splits.py",
-                     "src/rtd/io.py", "data/vision/train.safetensors", TEACHER],
+            "deps": ["data/vision/train.safetensors", TEACHER],
             "params": ["ood", *MODEL_PARAMS, "num_threads"],
             "outs": [D_OOD],
         },
         "cache": {
             "cmd": f"{PY}cache",
-            "deps": ["src/rtd/stages/cache.py", *MODEL_CODE, "src/rtd/data/splits.py",
-                     "data/vision/train.safetensors", D_OOD, TEACHER],
+            "deps": ["data/vision/train.safetensors", D_OOD, TEACHER],
             "params": ["ar_layer", *MODEL_PARAMS, "teacher.batch_size", "num_threads"],
             "outs": [cache_path(p) for p in CACHE_PARTS] + ["data/vision/cache/stats.json"],
         },
@@ -169,7 +164,7 @@ def pipeline() -> dict:
         "foreach": {"teacher": TEACHER, **{name: f"models/{name}" for name in plain}},
         "do": {
             "cmd": f"{PY}evaluate --arm ${{key}}",
-            "deps": ["src/rtd/stages/evaluate.py", "src/rtd/arms.py", *EVAL_CODE, *EVAL_DATA, "${item}"],
+            "deps": [*EVAL_DATA, "${item}"],
             "params": EVAL_PARAMS,
             "outs": [{"reports/eval/${key}.json": {"cache": False}}],
         },
@@ -177,25 +172,22 @@ def pipeline() -> dict:
     for name in (n for n in TRAINED if TRAINED[n].sweep):
         stages[f"evaluate_{name}"] = {
             "cmd": f"{PY}evaluate --arm {name}",
-            "deps": ["src/rtd/stages/evaluate.py", "src/rtd/arms.py", *EVAL_CODE, *EVAL_DATA, f"models/{name}"],
+            "deps": [*EVAL_DATA, f"models/{name}"],
             "params": EVAL_PARAMS + [TRAINED[name].sweep],
             "outs": [{f"reports/eval/{name}.json": {"cache": False}}],
         }
     for end, extra in WISEFT_ENDS.items():
         stages[f"wiseft_{end}"] = {
             "cmd": f"{PY}wiseft --end {end}",
-            "deps": ["src/rtd/stages/wiseft.py", "src/rtd/wiseft.py", "src/rtd/arms.py", *EVAL_CODE, *EVAL_DATA,
+            "deps": [*EVAL_DATA,
                      TEACHER, f"models/{end}", "reports/eval/teacher.json", f"reports/eval/{end}.json"],
             "params": EVAL_PARAMS + extra + ["wiseft"],
             "outs": [{f"reports/eval/wiseft_{end}.json": {"cache": False}}],
         }
     stages["erosion"] = {
         "cmd": f"{PY}erosion",
-        "deps": list(dict.fromkeys([
-            "src/rtd/stages/erosion.py", "src/rtd/erosion.py", "src/rtd/erosion_report.py", "src/rtd/report.py",
-            "src/rtd/figures.py", "src/rtd/teacher.py", "src/rtd/wiseft.py", "src/rtd/data/fonts.py", "src/rtd/io.py",
-            *TRAIN_CODE, *EVAL_CODE, "data/vision/train_clean.safetensors", *EVAL_DATA, TEACHER])),
-        "params": ["erosion", "data.shortcut", "data.seed", "train", "teacher.batch_size", "teacher.probe_c",
+        "deps": ["data/vision/train_clean.safetensors", *EVAL_DATA, TEACHER],
+        "params": ["erosion", "data.shortcut.size", "data.seed", "train", "teacher.batch_size", "teacher.probe_c",
                    "teacher.probe_max_iter", *(p for p in EVAL_PARAMS if p != "seeds")],
         "outs": [{"reports/erosion.json": {"cache": False}}, {"reports/erosion.md": {"cache": False}},
                  {"reports/figures/erosion.png": {"cache": False}}],
@@ -203,9 +195,7 @@ def pipeline() -> dict:
     first_seed_models = [TEACHER] + [f"models/{name}" for name in TRAINED]
     stages["analysis"] = {
         "cmd": f"{PY}analysis",
-        "deps": ["src/rtd/stages/analysis.py", "src/rtd/analysis.py", "src/rtd/arms.py", *MODEL_CODE,
-                 "src/rtd/data/splits.py", "data/vision/id_test.safetensors", "data/vision/ood_test.safetensors",
-                 *first_seed_models],
+        "deps": ["data/vision/id_test.safetensors", "data/vision/ood_test.safetensors", *first_seed_models],
         "params": ["analysis", "seeds", "train.lr", *SWEEPS, "eval", *MODEL_PARAMS, "num_threads"],
         "outs": [{f"reports/analysis/{name}.json": {"cache": False}} for name in ANALYSES],
     }
@@ -213,7 +203,7 @@ def pipeline() -> dict:
     vision = list(stages)
     stages["text_data"] = {
         "cmd": f"{PY}data --track text",
-        "deps": ["src/rtd/stages/data.py", TEXT_CODE, *MODEL_CODE, "src/rtd/data/splits.py", "src/rtd/io.py"],
+        "deps": [],
         "params": ["text.data", "text.teacher.backbone", "text.teacher.path", "text.llm"],
         "outs": [track_path(f"data/vision/{s}.safetensors", "text") for s in SPLITS]
         + ["data/text/texts.json", "data/text/manifest.json"],
@@ -241,22 +231,23 @@ def pipeline() -> dict:
             gone = {track_path(f"models/{name}", t) for name in names}
             stages[f"{prefix}analysis"]["deps"] = [d for d in stages[f"{prefix}analysis"]["deps"] if d not in gone]
     reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
-    report_params = ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS]
+    report_params = ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS]   # per track
     stages["report"] = {
         "cmd": f"{PY}report",
-        "deps": ["src/rtd/stages/report.py", "src/rtd/report.py", "src/rtd/figures.py", "src/rtd/arms.py",
-                 "src/rtd/metrics.py", "src/rtd/tracks.py"]
-        + ["reports/erosion.json"] * ("vision" in tracks)
+        "deps": ["reports/erosion.json"] * ("vision" in tracks)
         + [p for t in tracks for p in [*(track_path(r, t) for r in reports
                                          if r not in {f"reports/eval/{n}.json" for n in off[t]}),
                                        track_path("reports/train", t)]],
         "params": list(dict.fromkeys(["tracks", *(k for t in tracks for k in (report_params if t == "vision" else
                                                                               _text_params(report_params))),
-                                      "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2", "l2sp.alpha"])),
+                                      "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2", "l2sp.alpha",
+                                      *(["data.shortcut.p"] * ("vision" in tracks))])),
         "metrics": [{"reports/metrics.json": {"cache": False}}],
         "outs": [{"reports/results.md": {"cache": False}}],
         "plots": [{track_path(f"reports/figures/{name}.png", t): {"cache": False}} for t in tracks for name in FIGURES],
     }
+    for name, stage in stages.items():
+        _code_deps(stage, check=name != "check")
     # the top-level plots name files, which DVC does not interpolate: they follow the committed params
     seed = defaults["seeds"][0]
     plots = []
@@ -272,6 +263,15 @@ def pipeline() -> dict:
                 {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in first}}},
         ]
     return {"stages": stages, "plots": plots}
+
+
+def _code_deps(stage: dict, check: bool) -> None:
+    """Replace a stage's hand-listed `src/` deps with its entry module's import closure (``codedeps``), and make it
+    depend on the params check, so DVC validates params.yaml before it removes any output to rerun a stage."""
+    body = stage.get("do", stage)
+    module = body["cmd"].split(" -m ", 1)[1].split()[0]
+    data = [d for d in body["deps"] if not d.startswith("src/")]
+    body["deps"] = [*import_closure(module), *([PARAMS_CHECK] if check else []), *data]
 
 
 def render() -> str:

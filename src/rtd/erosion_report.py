@@ -34,9 +34,8 @@ def erosion_markdown(study: dict, params: dict) -> str:
         "seeds [95 % t-interval], one-sided p (the teacher is deterministic). The default is chosen on `ood_val` only.",
         "",
         f"**Choice:** p = {choice['selected']} ({choice['reason']}); erosion "
-        f"{'present' if choice['erodes'] else '**not** shown'}. The default `data.shortcut.p` = {choice['default_p']} "
-        + ("is the selected candidate." if choice["default_is_selected"] else "is **not** the selected candidate: set "
-           f"`data.shortcut.p: {choice['selected']}`."),
+        f"{'present' if choice['erodes'] else '**not** shown'}. The report stage checks that the default "
+        f"`data.shortcut.p` is this candidate (results.md and `metrics.json` → `erosion.default_is_selected`).",
         "",
         "| candidate | arm (lr) | ID test | " + " | ".join(DOMAIN_LABELS.get(d, d) for d in domains)
         + " | OOD mean over domains | ood_val | loss vs teacher: ood_val | loss vs teacher: OOD mean (test) |",

@@ -31,7 +31,7 @@ class Method:
     """Base: standard fine-tuning semantics; subclasses override what differs."""
 
     name = "base"
-    # where training starts (``INITS``): "teacher" = theta_T, head included (the WiSE-FT protocol: both ends of
+    # where training starts (``models.init_head``): "teacher" = theta_T, head included (the WiSE-FT protocol: both ends of
     # the weight interpolation lie in one basin); "new_head" = theta_T's backbone + a new random head;
     # "probe" = theta_T's backbone + the linear probe fit on its ID train features (LP-FT)
     init = "teacher"
@@ -53,9 +53,6 @@ class Method:
 
     def objective(self, out: StepOutputs, model: nn.Module) -> dict[str, torch.Tensor]:
         raise NotImplementedError
-
-
-INITS = ("teacher", "new_head", "probe")
 
 
 class FineTune(Method):

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from .config import load_yaml
 from .errors import RTDError
 
 PROFILES = Path("profiles")
@@ -35,7 +36,7 @@ def load_profile(name: str) -> dict[str, Any]:
     path = PROFILES / f"{name}.yaml"
     if not path.is_file():
         raise RTDError(f"unknown profile {name!r}; choose one of {', '.join(available()) or '(none in profiles/)'}")
-    overrides = yaml.safe_load(path.read_text()) or {}
+    overrides = load_yaml(path.read_text()) or {}
     if not isinstance(overrides, dict):
         raise RTDError(f"{path} must map dotted params keys to values")
     return overrides
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         key, sep, value = item.partition("=")
         if not sep:
             raise RTDError(f"--set {item!r} must be KEY=VALUE")
-        overrides[key] = yaml.safe_load(value)
+        overrides[key] = load_yaml(value)
     cmd = command(opts.name, overrides, opts.queue)
     if not (opts.check or opts.run):
         print(shlex.join(cmd))

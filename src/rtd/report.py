@@ -171,11 +171,13 @@ FIGURE_CAPTIONS = {
 }
 
 
-def erosion_headline(study: dict) -> dict:
-    """The erosion study's headline numbers for reports/metrics.json: the choice and, per candidate, the teacher's
-    and FT's (from θ_T, lr chosen on id_val) mean OOD accuracy over ood_test domains and the loss on ood_val."""
-    out = {"selected": study["choice"]["selected"], "erodes": study["choice"]["erodes"],
-           "default_is_selected": study["choice"]["default_is_selected"],
+def erosion_headline(study: dict, default_p: float) -> dict:
+    """The erosion study's headline numbers for reports/metrics.json: the choice, whether the default shortcut
+    probability ``default_p`` is that choice (the gate) and, per candidate, the teacher's and FT's (from θ_T, lr
+    chosen on id_val) mean OOD accuracy over ood_test domains and the loss on ood_val."""
+    selected = study["choice"]["selected"]
+    out = {"selected": selected, "erodes": study["choice"]["erodes"], "default_p": default_p,
+           "default_is_selected": float(selected) == float(default_p),
            "teacher_ood_domain_mean_acc": study["teacher"]["ood_domain_mean_acc"], "candidates": {}}
     for name, cand in study["candidates"].items():
         s = cand["inits"]["teacher"]

@@ -69,9 +69,12 @@ def main() -> None:
         from ..io import read_json
         from ..report import erosion_headline
 
-        metrics["erosion"] = erosion_headline(read_json("reports/erosion.json"))
+        head = metrics["erosion"] = erosion_headline(read_json("reports/erosion.json"), params["data"]["shortcut"]["p"])
+        gate = ("the default `data.shortcut.p` = {default_p} is the candidate the study selects on ood_val."
+                if head["default_is_selected"] else "**the default `data.shortcut.p` = {default_p} is not the "
+                "candidate the study selects on ood_val (p = {selected})**: set `data.shortcut.p: {selected}`.")
         pages[order.index("vision")] += ("\n## Is there erosion to prevent?\n\nThe erosion study (stage `erosion`): "
-                                         "[erosion.md](erosion.md).\n")
+                                         "[erosion.md](erosion.md); " + gate.format(**head) + "\n")
     write_json("reports/metrics.json", rounded(metrics))
     write_text("reports/results.md", "\n".join(pages))
 
