@@ -219,7 +219,7 @@ def pipeline() -> dict:
     if "text" not in tracks:
         stages = {k: v for k, v in stages.items() if not k.startswith("text_")}
     if "vision" not in tracks:
-        stages = {k: v for k, v in stages.items() if k.startswith("text_")}
+        stages = {k: v for k, v in stages.items() if k.startswith("text_") or k == "check"}
     # a swept arm with an empty sweep in a track (e.g. `text.rho_sweep: []`) is switched off there
     off = {t: {n for n in TRAINED if switched_off(n, for_track(defaults, t))} for t in tracks}
     for t, names in off.items():
