@@ -133,11 +133,11 @@ def test_dvc_yaml_is_generated_from_the_arm_registry():
 def test_rho_points_and_table_sort_by_rho_and_compare_with_ft():
     from rtd.report import rho_points, rho_table
 
-    agg = {"teacher": {"ood_acc": 0.3, "id_acc": 0.9, "flops_rel_ft": None},
-           "ft": {"ood_acc": 0.40, "ood_acc_std": 0.01, "id_acc": 0.99, "id_acc_std": 0.0, "flops_rel_ft": 1.0},
-           "rtd": {"ood_acc": 0.45, "ood_acc_std": 0.02, "id_acc": 0.98, "id_acc_std": 0.01, "flops_rel_ft": 1.5},
-           "rtd_rho@1.0": {"ood_acc": 0.47, "ood_acc_std": 0.0, "id_acc": 0.97, "id_acc_std": 0.0, "flops_rel_ft": 2.0},
-           "rtd_rho@0.1": {"ood_acc": 0.41, "ood_acc_std": 0.0, "id_acc": 0.99, "id_acc_std": 0.0, "flops_rel_ft": 1.1}}
+    agg = {"teacher": {"ood_domain_mean_acc": 0.3, "id_acc": 0.9, "flops_rel_ft": None},
+           "ft": {"ood_domain_mean_acc": 0.40, "ood_domain_mean_acc_std": 0.01, "id_acc": 0.99, "id_acc_std": 0.0, "flops_rel_ft": 1.0},
+           "rtd": {"ood_domain_mean_acc": 0.45, "ood_domain_mean_acc_std": 0.02, "id_acc": 0.98, "id_acc_std": 0.01, "flops_rel_ft": 1.5},
+           "rtd_rho@1.0": {"ood_domain_mean_acc": 0.47, "ood_domain_mean_acc_std": 0.0, "id_acc": 0.97, "id_acc_std": 0.0, "flops_rel_ft": 2.0},
+           "rtd_rho@0.1": {"ood_domain_mean_acc": 0.41, "ood_domain_mean_acc_std": 0.0, "id_acc": 0.99, "id_acc_std": 0.0, "flops_rel_ft": 1.1}}
     rows = {"rtd_rho@1.0": {"variant": 1.0}, "rtd_rho@0.1": {"variant": 0.1}}
     points = rho_points(agg, rows, 0.5)
     assert [(p["row"], p["rho"]) for p in points] == [("ft", 0.0), ("rtd_rho@0.1", 0.1), ("rtd", 0.5), ("rtd_rho@1.0", 1.0)]

@@ -42,3 +42,27 @@ def test_accuracy_and_gap():
     logits = torch.tensor([[2.0, 1.0], [0.0, 1.0], [3.0, 0.0], [0.0, 5.0]])
     assert accuracy(logits, torch.tensor([0, 1, 1, 0])) == pytest.approx(0.5)
     assert robustness_gap(0.95, 0.6) == pytest.approx(0.35)
+
+
+def test_holm_adjusts_step_down_on_a_hand_example():
+    from rtd.stats import holm
+
+    # sorted p: 0.01, 0.02, 0.04 (m = 3) -> 0.03, max(0.03, 0.04) = 0.04, max(0.04, 0.04) = 0.04; None stays None
+    out = holm([0.04, None, 0.01, 0.02])
+    assert out[1] is None and out[0] == pytest.approx(0.04) and out[2] == pytest.approx(0.03) and out[3] == pytest.approx(0.04)
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])   # capped at 1, monotone
+    assert holm([]) == []
+
+
+def test_report_derives_the_gap_on_the_domain_mean_and_effective_robustness_from_the_trend():
+    import math
+
+    from rtd.report import derived_metrics
+
+    run = {"id_acc": 0.9, "ood_domain_mean_acc": 0.6, "id_val_acc": 0.5, "ood_val_acc": 0.7}
+    assert derived_metrics(run, None) == pytest.approx({"gap_mean": 0.3})
+    # trend logit(ood) = 1 * logit(id) + 0: at id_val 0.5 it predicts 0.5, so ER = 0.7 - 0.5
+    out = derived_metrics(run, {"slope": 1.0, "intercept": 0.0, "n_id_val": 100})
+    assert out["effective_robustness_val"] == pytest.approx(0.2)
+    out = derived_metrics(run, {"slope": 0.0, "intercept": math.log(3), "n_id_val": 100})   # predicts 0.75
+    assert out["effective_robustness_val"] == pytest.approx(-0.05)

@@ -31,7 +31,10 @@ def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     # RTD also passes ceil(rho * B) OOD images per step: more FLOPs than FT
     assert rtd["flops_rel_ft"] > 1.0 and ft["flops_rel_ft"] == 1.0
     assert metrics["vision"]["lora"]["trainable_params"] < ft["trainable_params"]
-    assert set(metrics["significance"]["rtd_vs_ft"]["ood_acc"]) == {"n", "mean_diff", "t", "p"}
+    assert set(metrics["significance"]["rtd_vs_ft"]["ood_domain_mean_acc"]) == {"n", "mean_diff", "t", "p", "p_holm"}
+    for name, m in metrics["vision"].items():   # derived by the report: gap on the headline OOD, ER on the val splits
+        assert m["gap_mean"] == pytest.approx(m["id_acc"] - m["ood_domain_mean_acc"], abs=2e-6)
+        assert -1.0 <= m["effective_robustness_val"] <= 1.0, name
     assert "rtd_rho@1.0_vs_ft" in metrics["significance"]   # every swept rho against FT
     results = (tiny_repo / "reports/results.md").read_text()
     assert "| RTD |" in results and "sklearn digits" in results and " ± " in results and "Paired t-test" in results
@@ -87,12 +90,17 @@ def test_erosion_study_reports_every_candidate_and_chooses_on_ood_val(tiny_repo)
     # the default is chosen from the ood_val losses alone: ood_test takes no part
     drops = {k: c["inits"]["teacher"]["ood_val_drop"] for k, c in study["candidates"].items()}
     assert study["choice"]["selected"] == choose_candidate(drops, ep["min_drop"])["selected"]
-    assert study["choice"]["default_p"] == tiny_params()["data"]["shortcut"]["p"]
     assert "# Is there erosion to prevent?" in (tiny_repo / "reports/erosion.md").read_text()
     assert (tiny_repo / "reports/figures/erosion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
     assert metrics["erosion"]["selected"] == study["choice"]["selected"]
-    assert "[erosion.md](erosion.md)" in (tiny_repo / "reports/results.md").read_text()
+    # the gate is the report's: is the default shortcut probability the study's choice?
+    default_p = tiny_params()["data"]["shortcut"]["p"]
+    assert metrics["erosion"]["default_p"] == default_p
+    assert metrics["erosion"]["default_is_selected"] == (float(study["choice"]["selected"]) == default_p)
+    results = (tiny_repo / "reports/results.md").read_text()
+    assert "[erosion.md](erosion.md)" in results
+    assert ("is the candidate the study selects" in results) == metrics["erosion"]["default_is_selected"]
 
 
 def test_second_repro_runs_nothing_and_status_is_clean(tiny_repo):

@@ -158,8 +158,8 @@ def test_make_pull_against_a_partial_http_remote_names_the_missing_stages_and_pu
     assert proc.returncode != 0
     assert "lacks 1 of " in proc.stderr and "of 1 stage(s): train_rtd@0;" in proc.stderr, proc.stderr
     assert not (clone / "models/rtd/seed0/model.safetensors").exists()
-    assert (clone / "models/rtd/seed1/model.safetensors").read_bytes() == \
-        (published["src"] / "models/rtd/seed1/model.safetensors").read_bytes()
+    assert (clone / "models/lpft/seed0/model.safetensors").read_bytes() == \
+        (published["src"] / "models/lpft/seed0/model.safetensors").read_bytes()   # another stage: pulled
 
 
 def test_make_pull_names_an_unreachable_remote(published):

@@ -10,8 +10,10 @@ from .metrics import aggregate_runs, paired_ttest
 DOMAIN_LABELS = {"handwriting": "handwriting fonts", "decorative": "decorative fonts", "sklearn_digits": "sklearn digits"}
 TERMS = ("task", "kd", "ar", "l2sp")
 # columns of the main table: key, header, higher is better
-COLUMNS = (("id_acc", "ID acc", True), ("ood_acc", "OOD acc", True), ("ood_worst_acc", "worst OOD domain", True),
-           ("gap", "gap", False), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
+COLUMNS = (("id_acc", "ID acc", True), ("ood_domain_mean_acc", "OOD (mean over domains)", True),
+           ("ood_acc", "OOD pooled", True), ("ood_worst_acc", "worst OOD domain", True), ("gap_mean", "gap", False),
+           ("effective_robustness_val", "ER (ood_val)", True), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
+HEADLINE = "ood_domain_mean_acc"   # the headline OOD metric: each domain counts once, whatever its size
 COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "wiseft_ft"),
                ("wiseft_rtd", "wiseft_ft"))
 
@@ -69,10 +71,30 @@ def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dic
     return rows
 
 
-def build_metrics(track: str, rows: dict[str, dict]) -> dict:
-    """``{track: {row: mean and *_std of every metric}, "significance": {...}}``; FLOPs relative to FT."""
+def derived_metrics(run: dict, trend: dict | None) -> dict:
+    """Per-run metrics the report derives: gap = ID − OOD mean over domains; effective robustness on the validation
+    splits (Taori et al. 2020: ood_val accuracy above the trend of ID-only models at the same id_val accuracy,
+    ``trend`` = the erosion study's fit; None where the track has no trend)."""
+    from .erosion import effective_robustness
+
+    out = {"gap_mean": run["id_acc"] - run["ood_domain_mean_acc"]}
+    if trend is not None:
+        out["effective_robustness_val"] = effective_robustness(run["id_val_acc"], run["ood_val_acc"],
+                                                               (trend["slope"], trend["intercept"]), trend["n_id_val"])
+    return out
+
+
+def build_metrics(track: str, rows: dict[str, dict], trend: dict | None = None) -> dict:
+    """``{track: {row: mean and *_std of every metric}, "significance": {...}}``; FLOPs relative to FT.
+
+    Significance: paired t-tests over matched seeds of the headline OOD metric and of ID accuracy for every
+    comparison in ``COMPARISONS`` (and RTD at every swept ρ against FT), each p also Holm-adjusted over the
+    comparisons of the table (one family per metric)."""
+    from .stats import holm
+
     agg = {}
     for name, row in rows.items():
+        row["runs"] = [{**r, **derived_metrics(r, trend)} for r in row["runs"]]
         runs = [{k: v for k, v in r.items() if k not in ("seed", "variant", "alpha")} for r in row["runs"]]
         agg[name] = aggregate_runs(runs)
         if row.get("variant") is not None:
@@ -89,7 +111,11 @@ def build_metrics(track: str, rows: dict[str, dict]) -> dict:
             seeds = sorted(set(ra) & set(rb))
             significance[f"{a}_vs_{b}"] = {
                 metric: paired_ttest([ra[s][metric] for s in seeds], [rb[s][metric] for s in seeds])
-                for metric in ("ood_acc", "id_acc")}
+                for metric in (HEADLINE, "id_acc")}
+    for metric in (HEADLINE, "id_acc"):
+        tests = list(significance.values())
+        for test, adjusted in zip(tests, holm([t[metric]["p"] for t in tests])):
+            test[metric]["p_holm"] = adjusted
     return {track: agg, "significance": significance}
 
 
@@ -114,9 +140,9 @@ def claims(agg: dict) -> list[str]:
         if "rtd" not in agg or ref not in agg:
             continue
         r, f = agg["rtd"], agg[ref]
-        d_ood, d_id = 100 * (r["ood_acc"] - f["ood_acc"]), 100 * (r["id_acc"] - f["id_acc"])
-        out.append(f"- Against `{ref}`: gap {_pct(r['gap'])} vs {_pct(f['gap'])} → halved: "
-                   f"**{'yes' if r['gap'] <= f['gap'] / 2 else 'no'}**; OOD {d_ood:+.1f} points → ≥ +5: "
+        d_ood, d_id = 100 * (r[HEADLINE] - f[HEADLINE]), 100 * (r["id_acc"] - f["id_acc"])
+        out.append(f"- Against `{ref}`: gap {_pct(r['gap_mean'])} vs {_pct(f['gap_mean'])} → halved: "
+                   f"**{'yes' if r['gap_mean'] <= f['gap_mean'] / 2 else 'no'}**; OOD (mean over domains) {d_ood:+.1f} points → ≥ +5: "
                    f"**{'yes' if d_ood >= 5 else 'no'}**; ID {d_id:+.1f} points → within 2: **{'yes' if d_id >= -2 else 'no'}**.")
     return out
 
@@ -128,7 +154,7 @@ def rho_points(agg: dict, rows: dict[str, dict], default_rho: float) -> list[dic
     out = []
     for name, rho in sorted(picks, key=lambda p: p[1]):
         m = agg[name]
-        out.append({"row": name, "rho": rho, "ood_acc": m["ood_acc"], "ood_acc_std": m.get("ood_acc_std") or 0.0,
+        out.append({"row": name, "rho": rho, "ood_mean": m[HEADLINE], "ood_mean_std": m.get(f"{HEADLINE}_std") or 0.0,
                     "id_acc": m["id_acc"], "id_acc_std": m.get("id_acc_std") or 0.0, "flops_rel_ft": m["flops_rel_ft"]})
     return out
 
@@ -140,12 +166,13 @@ def rho_table(points: list[dict], batch_size: int, unit: str = "images") -> list
     ft = next((p for p in points if p["rho"] == 0), None)
     lines = [f"B_OOD = ⌈ρ · |B_ID|⌉ OOD-style {unit} per step on top of |B_ID| = " f"{batch_size}; FLOPs per step counted by "
              "`torch.utils.flop_counter` in the first step. Wall time per epoch against FT: `benchmarks/` (README, Cost).", "",
-             "| ρ | B_OOD per step | FLOPs/step (×FT) | OOD acc | ID acc | Δ OOD vs FT (points) |", "|---|---|---|---|---|---|"]
+             "| ρ | B_OOD per step | FLOPs/step (×FT) | OOD (mean over domains) | ID acc | Δ OOD vs FT (points) |",
+             "|---|---|---|---|---|---|"]
     for p in points:
-        delta = "–" if ft is None or p is ft else f"{100 * (p['ood_acc'] - ft['ood_acc']):+.1f}"
+        delta = "–" if ft is None or p is ft else f"{100 * (p['ood_mean'] - ft['ood_mean']):+.1f}"
         name = "0 (FT)" if p["rho"] == 0 else f"{p['rho']:g}" + (" (`rtd`)" if p["row"] == "rtd" else "")
         lines.append(f"| {name} | {math.ceil(p['rho'] * batch_size)} | {p['flops_rel_ft']:.2f} | "
-                     f"{_pct(p['ood_acc'])} ± {100 * p['ood_acc_std']:.1f} | {_pct(p['id_acc'])} ± {100 * p['id_acc_std']:.1f} | {delta} |")
+                     f"{_pct(p['ood_mean'])} ± {100 * p['ood_mean_std']:.1f} | {_pct(p['id_acc'])} ± {100 * p['id_acc_std']:.1f} | {delta} |")
     return lines
 
 
@@ -202,8 +229,10 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
         "",
         "Generated by the `report` stage from `reports/metrics.json` (`dvc repro`); do not edit by hand.",
         f"Mean ± sample std over {n_seeds} seeds (the teacher is deterministic: one run). Accuracies and ECE in %.",
-        "OOD = `ood_test` pooled over its examples; worst = worst OOD domain; gap = ID − OOD; ECE with 15 equal-width",
-        "bins; FLOPs per training step relative to FT. **Bold**: best mean per column (the teacher and the",
+        "OOD (the headline) = mean over the `ood_test` domains, each counted once; pooled = over its examples; worst =",
+        "worst domain; gap = ID − OOD mean; ER (ood_val) = effective robustness, ood_val accuracy above the logit-linear",
+        "id_val → ood_val trend of ID-only models (the erosion study's probes; – where the track has none); ECE with 15",
+        "equal-width bins; FLOPs per training step relative to FT. **Bold**: best mean per column (the teacher and the",
         "ood_val-selected WiSE-FT rows are not ranked).",
         "",
         "| method | " + " | ".join(h for _, h, _ in COLUMNS) + " | trainable params | FLOPs/step (×FT) |",
@@ -235,13 +264,20 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
     lines += ["", "In parentheses: change of the mean in points relative to the teacher (negative = that domain eroded)."]
 
     lines += ["", "## Paired comparisons over seeds", "",
-              "Paired t-test over matched seeds (two-sided); with 3 seeds it detects only large, consistent effects.", "",
-              "| comparison | Δ OOD acc (points) | t | p | Δ ID acc (points) | p |", "|---|---|---|---|---|---|"]
+              f"Paired t-test over matched seeds (two-sided; {n_seeds} seeds detect only large, consistent effects), on",
+              "OOD accuracy (mean over domains) and ID accuracy; Holm = the p-value Holm–Bonferroni-adjusted over the",
+              f"{len(metrics['significance'])} comparisons of this table (one family per metric): a difference survives",
+              "correction where it is below 0.05.", "",
+              "| comparison | Δ OOD (points) | t | p | p (Holm) | Δ ID acc (points) | p | p (Holm) |",
+              "|---|---|---|---|---|---|---|---|"]
     fmt = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
     for key, test in metrics["significance"].items():
-        o, i = test["ood_acc"], test["id_acc"]
+        o, i = test[HEADLINE], test["id_acc"]
         lines.append(f"| {key.replace('_vs_', ' vs ')} | {100 * o['mean_diff']:+.1f} | {fmt(o['t'])} | {fmt(o['p'], 3)} | "
-                     f"{100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} |")
+                     f"{fmt(o['p_holm'], 3)} | {100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} | {fmt(i['p_holm'], 3)} |")
+    survivors = [k.replace("_vs_", " vs ") for k, t in metrics["significance"].items()
+                 if t[HEADLINE]["p_holm"] is not None and t[HEADLINE]["p_holm"] < 0.05]
+    lines += ["", "OOD differences that survive correction: " + (", ".join(survivors) if survivors else "none") + "."]
     lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
     points = rho_points(agg, rows, weights["rho"])
     if any(p["row"].startswith("rtd_rho@") for p in points):

@@ -22,6 +22,12 @@ from pathlib import Path
 from .errors import RTDError
 
 
+def _repo(root: str):
+    from dvc.repo import Repo
+
+    return Repo(root)
+
+
 def _outputs(repo) -> list[tuple[str, str, str]]:
     """(stage, path, md5) of every cached output recorded in dvc.lock."""
     found = []
@@ -35,9 +41,13 @@ def remote_report(remote: str | None = None, root: str = ".") -> dict:
     """What the remote holds of the committed dvc.lock: {"remote", "url", "total", "missing": {stage: [paths]}}.
 
     Raises RTDError when the remote is not configured or not reachable."""
-    from dvc.repo import Repo
-
-    repo = Repo(root)
+    try:
+        repo = _repo(root)
+        outputs = _outputs(repo)
+    except RTDError:
+        raise
+    except Exception as exc:   # not a DVC project, a corrupted dvc.yaml or dvc.lock: DVC's own message, one line
+        raise RTDError(f"cannot read the DVC project in {Path(root).resolve()}: {str(exc).splitlines()[0]}") from exc
     name = remote or repo.config["core"].get("remote")
     if not name:
         raise RTDError("no DVC remote is configured: add one with `dvc remote add -d <name> <url>`")
@@ -46,7 +56,6 @@ def remote_report(remote: str | None = None, root: str = ".") -> dict:
     except Exception as exc:   # dvc raises its own config errors for an unknown name
         raise RTDError(f"remote {name!r} is not usable: {exc}") from exc
     url = repo.config["remote"][name]["url"]
-    outputs = _outputs(repo)
     missing: dict[str, list[str]] = defaultdict(list)
     try:
         _probe(url)
@@ -111,9 +120,7 @@ def pull(remote: str | None = None, root: str = ".") -> int:
     if report["total"] == 0 or n_missing == report["total"]:
         return 2
     # only the complete stages: `dvc pull --allow-missing` still fails on a directory with a missing file
-    from dvc.repo import Repo
-
-    complete = sorted({stage for stage, _, _ in _outputs(Repo(root))} - set(report["missing"]))
+    complete = sorted({stage for stage, _, _ in _outputs(_repo(root))} - set(report["missing"]))
     args = ["pull", "-r", report["remote"], *(complete if n_missing else [])]
     if _dvc(*args, cwd=root) != 0:
         raise RTDError(f"`dvc {' '.join(args)}` failed (its messages are above)")

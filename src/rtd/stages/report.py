@@ -41,7 +41,9 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     names = {"teacher", *(files.get(m, m) for m in methods)}
     evals = {m: read_json(track_path(f"reports/eval/{m}.json", track)) for m in sorted(names)}
     rows = method_runs(methods, evals, params)
-    part = build_metrics(track, rows)
+    # effective robustness needs a trend of ID-only models: the erosion study's (vision); the text track has none yet
+    trend = read_json("reports/erosion.json")["trend"] if track == "vision" else None
+    part = build_metrics(track, rows, trend)
     metrics[track] = part[track]
     metrics["significance" if track == "vision" else f"significance_{track}"] = part["significance"]
     logs, lams = loss_logs(rows, params, track)
