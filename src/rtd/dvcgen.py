@@ -208,8 +208,8 @@ def pipeline() -> dict:
         "outs": [track_path(f"data/vision/{s}.safetensors", "text") for s in SPLITS]
         + ["data/text/texts.json", "data/text/manifest.json"],
     }
-    for name in vision[1:]:
-        if name not in VISION_ONLY:
+    for name in vision:
+        if name not in (*VISION_ONLY, "check", "data"):   # text_data is its own stage (above)
             stages[f"text_{name}"] = _text_stage(stages[name])
     # the text teacher is MiniLM as installed: no pretraining stage
     stages["text_teacher"]["deps"].remove(track_path(PRETRAINED, "text"))
