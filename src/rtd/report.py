@@ -128,9 +128,9 @@ def _pm(m: dict, key: str) -> str:
     return _pct(m.get(key)) + ("" if std is None else f" ± {100 * std:.1f}")
 
 
-def _best(agg: dict, key: str, higher: bool) -> str:
-    rows = [r for r in agg if r != "teacher" and not r.endswith("_oodval")]
-    return (max if higher else min)(rows, key=lambda r: agg[r][key])
+def _best(agg: dict, key: str, higher: bool) -> str | None:
+    rows = [r for r in agg if r != "teacher" and not r.endswith("_oodval") and agg[r].get(key) is not None]
+    return (max if higher else min)(rows, key=lambda r: agg[r][key]) if rows else None   # None: a column the track lacks
 
 
 def claims(agg: dict) -> list[str]:
