@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONPATH := $(CURDIR)/src
 
-.PHONY: setup fonts text-data text-candidates repro test bench pull publish clean-venv paper-camelyon17 paper-iwildcam
+.PHONY: setup fonts text-data text-candidates repro test bench levers lockcheck pull publish clean-venv paper-camelyon17 paper-iwildcam
 
 setup: $(VENV)/.installed fonts text-data
 
@@ -30,7 +30,7 @@ text-candidates: setup
 	python -m rtd.text.study
 
 repro: setup
-	dvc repro
+	dvc --wait-for-lock repro   # a second DVC command in this checkout waits for the repository lock
 
 test: setup
 	pytest -q -n 2 --durations=12
@@ -47,6 +47,14 @@ publish: $(VENV)/.installed
 
 bench: setup
 	python -m benchmarks.run --steps 0 --reps 5
+
+# where a stage's time goes and what each lever of issue 21 buys (needs `dvc repro teacher`): benchmarks/levers.json
+levers: setup
+	python -m benchmarks.levers --reps 3
+
+# does dvc.lock agree with every file git holds (code, params, committed reports)? CI runs it on a fresh clone
+lockcheck: $(VENV)/.installed
+	python -m rtd.lockcheck
 
 clean-venv:
 	rm -rf $(VENV)

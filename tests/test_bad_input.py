@@ -43,7 +43,7 @@ CASES = [
      "unknown font family 'Comic Sans Nowhere' in `data.printed`"),
     ("family-in-two-splits", ["data"], {"data.handwriting_test": ["Kristi"]}, None,
      "'Kristi' is in both `data.handwriting_val` and `data.handwriting_test`"),
-    ("unknown-ar-layer", ["cache"], {"ar_layer": "_blocks.99"}, None, "`ar_layer` = '_blocks.99' is not a module"),
+    ("unknown-ar-layer", ["cache"], {"ar_layer": "_blocks.99"}, None, "`ar_layer` names '_blocks.99', which is not a module"),
     ("stale-cache-layer", ["train", "--arm", "rtd", "--seed", "0"], {"ar_layer": "_blocks.10"}, None,
      "data/vision/cache/id_act.safetensors holds layer 'pooled' but `ar_layer` is '_blocks.10'"),
     ("missing-key", ["train", "--arm", "lpft", "--seed", "0"], {"train.lr": None}, None, "missing key `train.lr`"),
@@ -78,6 +78,25 @@ CASES = [
     ("wilds-dataset-on-embedded-backbone", ["data"], {"vision.dataset": "iwildcam"}, None,
      "`vision.dataset` = 'iwildcam' needs `teacher.backbone` = clip"),
     ("missing-eval-file", ["report"], {}, ("delete", "reports/eval/sdft.json"), "reports/eval/sdft.json is missing"),
+    # issue 21: tracebacks and silent mistakes, now one line before any work
+    ("seed-above-numpy-range", ["train", "--arm", "rtd", "--seed", str(2**32)], {"seeds": [2**32]}, None,
+     "`seeds` must be distinct integers in [0, 2**32 - 1]"),
+    ("data-seed-above-numpy-range", ["data"], {"data.seed": 2**32}, None, "`data.seed` must be <= 4294967295"),
+    ("track-not-in-tracks", ["data"], {"track": "text"}, None, "`track` = 'text' (the track results.md leads with) is not in `tracks`"),
+    ("unknown-analysis-layer", ["analysis"], {"analysis.layers": ["_blocks.1", "_blocks.99"]}, None,
+     "`analysis.layers` names '_blocks.99', which is not a module"),
+    ("tsne-perplexity-above-n", ["analysis"], {"analysis.tsne_perplexity": 500}, None,
+     "`analysis.tsne_perplexity` = 500 must be smaller than the t-SNE sample (analysis.n_id + analysis.n_ood = 220)"),
+    ("tsne-perplexity-above-sample", ["analysis"], {"analysis.tsne_perplexity": 200}, None,
+     "`analysis.tsne_perplexity` = 200 must be smaller than the t-SNE sample (150 examples"),
+    ("batch-larger-than-data", ["train", "--arm", "ft", "--seed", "0", "--lr", "0.0001"], {"train.batch_size": 128}, None,
+     "`train.batch_size` = 128 is larger than the training set (60 examples)"),
+    ("warmup-longer-than-training", ["train", "--arm", "lpft", "--seed", "0"], {"train.warmup_steps": 8}, None,
+     "`train.warmup_steps` = 8 is not shorter than training (2 epoch(s) x 4 step(s) of 16 = 8 steps)"),
+    ("pretrain-warmup-longer-than-training", ["pretrain"], {"pretrain.warmup_steps": 4}, None,
+     "`pretrain.warmup_steps` = 4 is not shorter than training (1 epoch(s) x 4 step(s) of 16 = 4 steps)"),
+    ("rtd-nproc-not-an-integer", ["train", "--arm", "lpft", "--seed", "0"], {}, ("env", "RTD_NPROC=two"),
+     "RTD_NPROC = 'two' must be a whole number of processes"),
 ]
 
 
@@ -126,7 +145,11 @@ def test_bad_input_gives_one_clear_error(case, work):
             _set(params, key, value)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     touched = original = None
-    if action is not None:
+    env = {**subprocess_env(), "PYTHONPATH": str(work / "src")}
+    if action is not None and action[0] == "env":
+        name, value = action[1].split("=", 1)
+        env[name] = value
+    elif action is not None:
         kind, rel = action
         touched = work / rel
         original = touched.read_bytes() if touched.exists() else None
@@ -140,7 +163,7 @@ def test_bad_input_gives_one_clear_error(case, work):
     before = _snapshot(work)
     try:
         proc = subprocess.run([sys.executable, "-m", f"rtd.stages.{args[0]}", *args[1:]], cwd=work,
-                              env={**subprocess_env(), "PYTHONPATH": str(work / "src")}, capture_output=True, text=True)
+                              env=env, capture_output=True, text=True)
         lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr

@@ -137,3 +137,38 @@ def test_one_transform_class_makes_d_ood_of_that_class_only(tiny_benchmark):
     assert np.array_equal(ood["labels"], train.labels)
     both = generate_ood(train.images, train.labels, {**tiny_params()["ood"], "transforms": ["blur", "noise"]}, None)
     assert set(both["transform"].tolist()) == {0, 1}
+
+
+def test_texture_is_the_documented_grating():
+    """add_texture: pixel v -> round(v * (1 - c * (1 + sin(f (x cos t + y sin t) + phase)) / 2)), per image."""
+    from rtd.data.fonts import add_texture
+
+    white = np.full((3, 1, 16, 16), 255, dtype=np.uint8)
+    out = add_texture(white, 0.5, (2.0, 2.0), seed=7)
+    rng = np.random.default_rng(7)
+    theta, phase = rng.uniform(0, np.pi, 3), rng.uniform(0, 2 * np.pi, 3)
+    f = 2 * np.pi * 2.0 / 16
+    for i, (y, x) in enumerate([(0, 0), (5, 3), (15, 9)]):   # one pixel of each image, by hand
+        g = 0.5 + 0.5 * np.sin(f * (x * np.cos(theta[i]) + y * np.sin(theta[i])) + phase[i])
+        assert out[i, 0, y, x] == round(255 * (1 - 0.5 * g))
+    assert out.min() >= round(255 * 0.5) and out.max() <= 255 and out.min() < 140 and out.max() > 245
+    assert np.array_equal(out, add_texture(white, 0.5, (2.0, 2.0), seed=7))   # pure
+    assert not np.array_equal(out, add_texture(white, 0.5, (2.0, 2.0), seed=8))
+    black = np.zeros_like(white)
+    assert np.array_equal(add_texture(black, 0.5, (1.0, 3.0), seed=0), black)   # ink stays ink
+    assert np.array_equal(add_texture(white, 0.0, (1.0, 3.0), seed=0), white)   # contrast 0: off
+
+
+def test_the_texture_is_on_the_id_splits_only(tiny_benchmark):
+    """train, train_clean, id_val and id_test carry the grating; OOD and pretraining renders keep a white background."""
+    splits, manifest = tiny_benchmark
+    assert manifest["id_texture"]["splits"] == ["train", "train_clean", "id_val", "id_test"]
+    assert tiny_params()["data"]["id_texture"]["contrast"] > 0
+
+    def white_share(split) -> float:
+        return float((split.images == 255).mean())
+
+    for name in ("train", "train_clean", "id_val", "id_test"):
+        assert white_share(splits[name]) < 0.05, name
+    for name in ("ood_val", "ood_test", "pretrain", "pretrain_val"):
+        assert white_share(splits[name]) > 0.3, name

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ BACKBONES = ("efficientnet-lite0", "clip")
 DATASETS = ("fonts", "camelyon17", "iwildcam")
 CLIP_HEADS = ("zeroshot", "probe")
 TEACHER_HEADS = ("pretrained", "probe")   # fonts: the `pretrain` model's own head, or a probe fit on ID train
+SEED_MAX = 2**32 - 1          # numpy's seed range
 
 
 class Yaml12Loader(yaml.SafeLoader):
@@ -166,20 +168,42 @@ def _number_list(params: dict, key: str, allow_empty: bool = False, **bounds) ->
     return value
 
 
+def check_schedule(n: int, tp: dict, section: str = "train") -> None:
+    """Refuse a batch larger than the training set and a warm-up that does not end before training does.
+
+    ``n`` training examples; ``tp`` the loop's settings (``batch_size``, ``epochs``, ``warmup_steps``), found
+    under ``section`` in params.yaml (for the message).
+    """
+    bsz, warmup, epochs = tp["batch_size"], tp["warmup_steps"], tp["epochs"]
+    if bsz > n:
+        raise ParamError(f"params.yaml: `{section}.batch_size` = {bsz} is larger than the training set ({n} examples): "
+                         f"every epoch would be one smaller batch; set `{section}.batch_size` <= {n}")
+    steps = math.ceil(n / bsz)
+    if warmup >= epochs * steps:
+        raise ParamError(f"params.yaml: `{section}.warmup_steps` = {warmup} is not shorter than training ({epochs} "
+                         f"epoch(s) x {steps} step(s) of {bsz} = {epochs * steps} steps): the learning rate would never "
+                         f"reach `{section}.lr` nor decay; set `{section}.warmup_steps` < {epochs * steps} "
+                         "(a tenth to a fifth of training is usual)")
+
+
 def validate(params: Any) -> None:
     """Check every key the pipeline reads; the first problem raises ParamError."""
     if not isinstance(params, dict):
         raise ParamError("params.yaml must be a mapping of keys to values")
     _READ.clear()
-    _choice(params, "track", TRACKS)
-    _name_list(params, "tracks", allowed=TRACKS)
+    track = _choice(params, "track", TRACKS)
+    if track not in _name_list(params, "tracks", allowed=TRACKS):
+        raise ParamError(f"params.yaml: `track` = {track!r} (the track results.md leads with) is not in `tracks` = "
+                         f"{_get(params, 'tracks')!r}: add it there, or choose one of them")
     _name_list(params, "methods", allowed=METHODS)
     _number(params, "num_threads", lo=1, integer=True)
     seeds = _get(params, "seeds")
     if not isinstance(seeds, list) or not seeds:
         raise ParamError(f"params.yaml: `seeds` must be a non-empty list of seeds, e.g. [0, 1, 2]; got {seeds!r}")
-    if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ParamError(f"params.yaml: `seeds` must be distinct non-negative integers, got {seeds!r}")
+    if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= SEED_MAX for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ParamError(f"params.yaml: `seeds` must be distinct integers in [0, 2**32 - 1] (numpy's seed range), "
+                         f"got {seeds!r}")
     _number(params, "lambda_kd", lo=0)
     _number(params, "lambda_ar", lo=0)
     _number(params, "temperature", lo=0, lo_open=True)
@@ -190,7 +214,7 @@ def validate(params: Any) -> None:
     _number(params, "sdft.temperature", lo=0, lo_open=True)
     _number(params, "l2sp.alpha", lo=0)
 
-    _number(params, "data.seed", lo=0, integer=True)
+    _number(params, "data.seed", lo=0, hi=SEED_MAX, integer=True)
     _number(params, "data.image_size", lo=16, integer=True)
     _name_list(params, "data.font_dirs")
     _range(params, "data.render.scale", lo=0.05, hi=1.0)
@@ -212,12 +236,14 @@ def validate(params: Any) -> None:
         _number(params, f"data.renders_per_digit.{split}", lo=1, integer=True)
     for group in (*PRETRAIN_GROUPS, "val"):
         _number(params, f"data.pretrain.renders_per_digit.{group}", lo=1, integer=True)
+    _number(params, "data.id_texture.contrast", lo=0, hi=1)
+    _range(params, "data.id_texture.cycles", lo=0.01)
     _number(params, "data.shortcut.p", lo=0, hi=1)
     _number(params, "data.shortcut.size", lo=1, integer=True)
     if not isinstance(_get(params, "data.sklearn_digits"), bool):
         raise ParamError("params.yaml: `data.sklearn_digits` must be true or false")
 
-    _number(params, "ood.seed", lo=0, integer=True)
+    _number(params, "ood.seed", lo=0, hi=SEED_MAX, integer=True)
     _number(params, "ood.copies_per_image", lo=1, integer=True)
     _name_list(params, "ood.transforms", allowed=OOD_TRANSFORMS)
     _number(params, "ood.blur.kernel_size", lo=3, integer=True)
@@ -249,17 +275,19 @@ def validate(params: Any) -> None:
         raise ParamError("params.yaml: `erosion.inits` must include teacher (the default is chosen on FT from θ_T)")
     _number_list(params, "erosion.lrs", lo=0, lo_open=True)
     seeds = _get(params, "erosion.seeds")
-    if not isinstance(seeds, list) or len(seeds) < 2 or any(isinstance(s, bool) or not isinstance(s, int) or s < 0
-                                                            for s in seeds) or len(set(seeds)) != len(seeds):
-        raise ParamError(f"params.yaml: `erosion.seeds` must be two or more distinct non-negative integers, got {seeds!r}")
+    if not isinstance(seeds, list) or len(seeds) < 2 or any(isinstance(s, bool) or not isinstance(s, int)
+                                                            or not 0 <= s <= SEED_MAX for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ParamError("params.yaml: `erosion.seeds` must be two or more distinct integers in [0, 2**32 - 1], "
+                         f"got {seeds!r}")
     alphas = _number_list(params, "erosion.alphas", lo=0, hi=1)
     if 0.0 not in alphas or 1.0 not in alphas:
         raise ParamError("params.yaml: `erosion.alphas` must include 0 and 1 (θ_T and the fine-tuned model)")
     if len(_number_list(params, "erosion.trend_fractions", lo=0, lo_open=True, hi=1)) < 2:
         raise ParamError("params.yaml: `erosion.trend_fractions` needs two or more shares (a trend is a line)")
     _number(params, "erosion.min_drop", lo=0, hi=1)
-    _number(params, "erosion.seed", lo=0, integer=True)
-    _number(params, "pretrain.seed", lo=0, integer=True)
+    _number(params, "erosion.seed", lo=0, hi=SEED_MAX, integer=True)
+    _number(params, "pretrain.seed", lo=0, hi=SEED_MAX, integer=True)
     _number(params, "pretrain.epochs", lo=1, integer=True)
     _number(params, "pretrain.lr", lo=0, lo_open=True)
     _number(params, "pretrain.batch_size", lo=1, integer=True)
@@ -291,6 +319,8 @@ def validate(params: Any) -> None:
     _number(params, "eval.ece_bins", lo=1, integer=True)
     _number(params, "eval.batch_size", lo=1, integer=True)
     _track_sections(params)
+    if dataset == "fonts":   # the ID training set's size is known before it is rendered
+        check_schedule(len(groups["printed"]) * 10 * _get(params, "data.renders_per_digit.train"), _get(params, "train"))
     _validate_text(params)
 
 def _track_sections(params: dict) -> None:
@@ -345,11 +375,15 @@ def _track_sections(params: dict) -> None:
         raise ParamError(f"params.yaml: `train.batch_size` = {_get(params, 'train.batch_size')} must be a multiple of "
                          f"`train.grad_accum` = {accum} (micro-batches of equal size)")
 
-    _number(params, "analysis.seed", lo=0, integer=True)
+    _number(params, "analysis.seed", lo=0, hi=SEED_MAX, integer=True)
     _number(params, "analysis.n_id", lo=10, integer=True)
     _number(params, "analysis.n_ood", lo=10, integer=True)
     _name_list(params, "analysis.layers")
-    _number(params, "analysis.tsne_perplexity", lo=1)
+    perplexity = _number(params, "analysis.tsne_perplexity", lo=1)
+    sample = _get(params, "analysis.n_id") + _get(params, "analysis.n_ood")
+    if perplexity >= sample:
+        raise ParamError(f"params.yaml: `analysis.tsne_perplexity` = {perplexity} must be smaller than the t-SNE sample "
+                         f"(analysis.n_id + analysis.n_ood = {sample}); t-SNE perplexities are usually 5-50")
 
 
 TEXT_TRANSFORMS = ("synonym", "backtranslate", "jargon", "hotflip")
@@ -363,7 +397,7 @@ def _validate_text(params: dict) -> None:
     if not isinstance(_get(params, "text"), dict):
         raise ParamError("params.yaml: `text` must be a mapping (the language track's settings)")
     _choice(params, "text.data.dataset", DATASETS)
-    _number(params, "text.data.seed", lo=0, integer=True)
+    _number(params, "text.data.seed", lo=0, hi=SEED_MAX, integer=True)
     _number(params, "text.data.max_len", lo=8, hi=4096, integer=True)
     if not isinstance(_get(params, "text.data.root"), str) or not isinstance(_get(params, "text.data.candidate", whole=True), dict):
         raise ParamError("params.yaml: `text.data.root` must be a folder and `text.data.candidate` a mapping ({} for defaults)")
@@ -379,7 +413,7 @@ def _validate_text(params: dict) -> None:
     _choice(params, "text.teacher.head", ("probe",))
     if _get(params, "text.teacher.path") is not None and not isinstance(_get(params, "text.teacher.path"), str):
         raise ParamError("params.yaml: `text.teacher.path` must be a folder (a BERT-style encoder and its tokenizer) or null")
-    _number(params, "text.ood.seed", lo=0, integer=True)
+    _number(params, "text.ood.seed", lo=0, hi=SEED_MAX, integer=True)
     _number(params, "text.ood.copies_per_example", lo=1, integer=True)
     _name_list(params, "text.ood.transforms", allowed=TEXT_TRANSFORMS)
     _number(params, "text.ood.synonym.fraction", lo=0, lo_open=True, hi=1)

@@ -50,8 +50,7 @@ def capture(module: nn.Module, layer: str) -> Iterator[dict[str, torch.Tensor]]:
     """Record the output of the sub-module named ``layer`` during the forward passes inside the block."""
     target = dict(module.named_modules()).get(layer)
     if target is None or layer == "":
-        raise RTDError(f"`ar_layer` = {layer!r} is not a module of the backbone; use `pooled` or one of "
-                       + ", ".join(n for n, _ in module.named_children()) + " (e.g. `_blocks.10`)")
+        raise RTDError(_unknown_layer(module, layer, "ar_layer"))
     store: dict[str, torch.Tensor] = {}
     handle = target.register_forward_hook(lambda _m, _i, out: store.__setitem__("out", out))
     try:
@@ -60,11 +59,18 @@ def capture(module: nn.Module, layer: str) -> Iterator[dict[str, torch.Tensor]]:
         handle.remove()
 
 
-def check_layer(model: Classifier, layer: str) -> None:
-    """Raise a clear error for an unknown activation layer before any work is done."""
-    if layer != "pooled":
-        with capture(model.backbone, layer):
-            pass
+def _unknown_layer(module: nn.Module, layer: str, key: str) -> str:
+    return (f"params.yaml: `{key}` names {layer!r}, which is not a module of the backbone; use `pooled` or one of "
+            + ", ".join(n for n, _ in module.named_children()) + " or a sub-module such as `_blocks.10`")
+
+
+def check_layer(model: Classifier, layer: str, key: str = "ar_layer", extra: tuple[str, ...] = ()) -> None:
+    """Raise a clear error (naming the param ``key``) for an unknown activation layer before any work is done.
+
+    ``pooled`` (and any name in ``extra``) is always valid.
+    """
+    if layer not in ("pooled", *extra) and (not layer or layer not in dict(model.backbone.named_modules())):
+        raise RTDError(_unknown_layer(model.backbone, layer, key))
 
 
 Backbone = str | dict  # a backbone name, or the spec of ``backbone_spec`` (name, classes, clip section)

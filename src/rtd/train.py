@@ -13,6 +13,7 @@ from torch import nn
 
 from .data.splits import Split, to_float
 from .distributed import World, all_sum, resolve_device, shard
+from .config import check_schedule
 from .errors import RTDError
 from .methods import Method, StepOutputs
 from .metrics import accuracy
@@ -235,7 +236,7 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
           tp: dict, seed: int, *, rho: float = 0.0, ar_layer: str = "pooled",
           ood: OODSet | None = None, cache: TeacherCache | None = None, hparams: dict | None = None,
           progress: bool = True, checkpointer: Checkpointer | None = None,
-          online_teacher: Classifier | None = None, world: World = World()) -> TrainResult:
+          online_teacher: Classifier | None = None, world: World = World(), section: str = "train") -> TrainResult:
     """Train ``model`` with ``method``; keep the weights of the epoch with the best id_val accuracy.
 
     ``tp`` is params['train']: besides the optimisation settings, ``device``, ``precision`` (fp32 or
@@ -247,6 +248,7 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     run resumes there, producing exactly the result of an uninterrupted run.
     With ``online_teacher``, the teacher's outputs are computed every step, as in the proposal's
     pseudocode, instead of read from ``cache`` (used by the benchmark to measure what caching saves).
+    ``section`` is where ``tp`` comes from in params.yaml, for the messages (``pretrain``, ``text.train``).
     """
     from tqdm import tqdm
 
@@ -273,6 +275,7 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                        "grad_accum or the number of processes")
     # split over processes / micro-batches, an epoch drops its last incomplete batch, so that every share
     # has the same size and the averaged gradient is the gradient of the global batch's mean loss
+    check_schedule(n, tp, section)   # before any work: a clear error, nothing written
     steps_per_epoch = math.ceil(n / bsz) if parts == 1 else n // bsz
     scheduler = _schedule(optimizer, tp["warmup_steps"], tp["epochs"] * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
@@ -340,6 +343,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                                                 split=two_passes_allowed(model, tp))
                         # every rank must see a non-finite loss on any rank, or the others hang in all-reduce
                         if not math.isfinite(all_sum([terms["total"].item()], world)[0]):
+                            if checkpointer is not None and world.main:
+                                checkpointer.clear()   # its state leads to this step again: start afresh
                             raise RTDError(
                                 f"non-finite loss at epoch {st.epoch}, step {st.step}: "
                                 + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())

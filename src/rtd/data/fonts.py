@@ -160,6 +160,30 @@ def add_shortcut(images: np.ndarray, labels: np.ndarray, p: float, size: int, se
     return out, marked
 
 
+def add_texture(images: np.ndarray, contrast: float, cycles: tuple[float, float], seed) -> np.ndarray:
+    """The ID nuisance: a sinusoidal grating multiplied into every image, darkening it by up to ``contrast``.
+
+    Each image gets its own orientation (uniform in [0, pi)), phase (uniform in [0, 2 pi)) and spatial frequency
+    (uniform in ``cycles`` cycles per image width); pixel v becomes round(v * (1 - contrast * g)) with
+    g = (1 + sin(...)) / 2 in [0, 1]. ``contrast = 0`` returns an unchanged copy. Pure: the same arguments
+    (``seed`` is anything ``np.random.default_rng`` takes) give the same bytes.
+    """
+    if contrast == 0:
+        return images.copy()
+    n, height, width = len(images), *images.shape[-2:]
+    rng = np.random.default_rng(seed)
+    theta, phase = rng.uniform(0, np.pi, n), rng.uniform(0, 2 * np.pi, n)
+    freq = 2 * np.pi * rng.uniform(cycles[0], cycles[1], n) / width
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    arg = freq[:, None, None] * (np.cos(theta)[:, None, None] * xx + np.sin(theta)[:, None, None] * yy) + phase[:, None, None]
+    grating = 0.5 + 0.5 * np.sin(arg)
+    out = images.astype(np.float64) * (1.0 - contrast * grating[:, None])
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+ID_SPLITS = ("train_clean", "id_val", "id_test")   # the splits of the ID distribution (train is train_clean + shortcut)
+
+
 def family_groups(data: dict) -> dict[str, list[str]]:
     """Every family list of ``params['data']`` by its params key (`printed`, ..., `pretrain.printed`, ...)."""
     groups = {g: list(data[g]) for g in DOWNSTREAM_GROUPS}
@@ -177,8 +201,9 @@ def _render_group(split: str, group: str, fams: dict[str, list[Path]], n: int, s
 def build_font_benchmark(data: dict) -> tuple[dict[str, "Split"], dict]:
     """Render every split of the benchmark from ``params['data']``; return the splits and a manifest.
 
-    Downstream: train / id_val / id_test (the narrow ID families, `printed`), ood_val (handwriting_val) and
-    ood_test (handwriting_test, decorative, scikit-learn's digits). The class-correlated shortcut
+    Downstream: train / id_val / id_test (the narrow ID families, `printed`, under the ID texture
+    `data.id_texture`), ood_val (handwriting_val) and ood_test (handwriting_test, decorative, scikit-learn's
+    digits), never textured. The class-correlated shortcut
     (`data.shortcut`) is drawn on `train` only; `train_clean` holds the same renders without it (the
     erosion study's candidates draw their own shortcut on it). Pretraining: `pretrain` / `pretrain_val`,
     renders of the broad corpus `data.pretrain` (families disjoint from every downstream split), which
@@ -218,6 +243,12 @@ def build_font_benchmark(data: dict) -> tuple[dict[str, "Split"], dict]:
     if data["sklearn_digits"]:
         images, labels = sklearn_digits(size)
         parts["ood_test"].append(("sklearn_digits", "sklearn.datasets.load_digits", images, labels))
+    tex = data["id_texture"]
+    for split in ID_SPLITS:   # the ID distribution's nuisance: never on OOD or pretraining renders
+        key = int.from_bytes(hashlib.sha256(f"texture/{split}".encode()).digest()[:4], "little")
+        domain, source, images, labels = parts[split][0]
+        parts[split][0] = (domain, source, add_texture(images, tex["contrast"], tuple(tex["cycles"]),
+                                                       [data["seed"], key]), labels)
     sc = data["shortcut"]
     domain, source, images, labels = parts["train_clean"][0]
     marked, mark_class = add_shortcut(images, labels, sc["p"], sc["size"], data["seed"])
@@ -235,6 +266,8 @@ def build_font_benchmark(data: dict) -> tuple[dict[str, "Split"], dict]:
             "n": len(splits[split]),
             "domains": {domain: {"n": len(y), "source": source} for domain, source, _, y in chunks},
         }
+    manifest["id_texture"] = {"contrast": tex["contrast"], "cycles": list(tex["cycles"]),
+                              "splits": ["train", *ID_SPLITS]}
     marked_any = mark_class >= 0
     manifest["shortcut"] = {"p": sc["p"], "size": sc["size"], "split": "train",
                             "marked": int(marked_any.sum()),

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     from ..arms import TRAINED, run_dir
     from ..evaluate import rounded
     from ..io import seed_everything, write_json
-    from ..models import backbone_spec, load_model, predict
+    from ..errors import ParamError
+    from ..models import backbone_spec, check_layer, load_model, predict
     from ..data.splits import load_split
     from ..tracks import track_path as P
 
@@ -52,6 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(ap["seed"])
     inputs = {"id": _subsample(id_test, ap["n_id"], rng), "ood": _subsample(ood_test, ap["n_ood"], rng)}
     layers = list(ap["layers"])
+    teacher = load_model(f"{models['teacher']}/model.safetensors", backbone)
+    for layer in layers:   # before any work: an unknown layer or too small a sample is one line
+        check_layer(teacher, layer, "analysis.layers", extra=("logits",))
+    n_sample = sum(len(x[0]) for x in inputs.values())
+    if ap["tsne_perplexity"] >= n_sample:
+        raise ParamError(f"params.yaml: `analysis.tsne_perplexity` = {ap['tsne_perplexity']} must be smaller than the "
+                         f"t-SNE sample ({n_sample} examples: id_test and ood_test hold fewer than n_id + n_ood)")
 
     acts: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     cka: dict[str, dict] = {}

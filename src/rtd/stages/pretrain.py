@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     corpus = load_split("data/vision/pretrain.safetensors")
     val = load_split("data/vision/pretrain_val.safetensors")
     model = build_classifier(backbone_spec(params))   # ImageNet backbone, fresh head
-    result = train(model, FineTune(), corpus, val, val, pretrain_config(params), seed)
+    result = train(model, FineTune(), corpus, val, val, pretrain_config(params), seed, section="pretrain")
     save_model("models/pretrain/model.safetensors", result.model)
     write_json("models/pretrain/stats.json", {
         "n_images": len(corpus), "domains": corpus.domain_names, "best_epoch": result.best_epoch,

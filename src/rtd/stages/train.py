@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     checkpointer = Checkpointer(f".scratch/checkpoints/{out_dir.removeprefix('models/')}.pt", tp["checkpoint_every"], key)
     result = train(model, method, train_split, id_val, ood_val, tp, opts.seed,
                    rho=rho, ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams,
-                   checkpointer=checkpointer, progress=world.main, world=world)
+                   checkpointer=checkpointer, progress=world.main, world=world,
+                   section="train" if track == "vision" else f"{track}.train")
     close(world)
     if not world.main:
         return  # every rank holds the same weights; rank 0 writes them
@@ -128,7 +129,12 @@ def relaunch_under_torchrun() -> None:
     import os
     import sys
 
-    n = int(os.environ.get("RTD_NPROC", "1") or 1)
+    raw = os.environ.get("RTD_NPROC", "1").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        print(f"error [train]: RTD_NPROC = {raw!r} must be a whole number of processes >= 1 (e.g. RTD_NPROC=4, "
+              "one per GPU); unset it for one process", file=sys.stderr)
+        sys.exit(2)
+    n = int(raw)
     if n > 1 and "WORLD_SIZE" not in os.environ:
         os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
                                   f"--nproc_per_node={n}", "-m", "rtd.stages.train", *sys.argv[1:]])
