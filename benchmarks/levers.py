@@ -149,11 +149,11 @@ def _prefix_rows(reps: int, threads: int) -> list[dict]:
     import torch
 
     from rtd.data.splits import to_float
-    from rtd.models import set_train_mode
+    from rtd.models import load_model, set_train_mode
 
     s = _STATE
     torch.set_num_threads(threads)
-    model = __import__("rtd.models", fromlist=["load_model"]).load_model("models/teacher/model.safetensors", s["backbone"])
+    model = load_model("models/teacher/model.safetensors", s["backbone"])
     x = to_float(s["train"].images[:64])
     y = torch.as_tensor(s["train"].labels[:64])
     xe = to_float(s["evals"]["ood_test"].images[:64])
