@@ -20,47 +20,9 @@ import torch
 
 from rtd.text.candidates import WORDNET_CLASSES
 from rtd.text.wordnet import read_synsets
-
-# WordNet lexnames(5WN) descriptions
-DESCRIPTIONS = {
-    "noun.Tops": "unique beginner for nouns", "noun.act": "nouns denoting acts or actions",
-    "noun.animal": "nouns denoting animals", "noun.artifact": "nouns denoting man-made objects",
-    "noun.attribute": "nouns denoting attributes of people and objects", "noun.body": "nouns denoting body parts",
-    "noun.cognition": "nouns denoting cognitive processes and contents",
-    "noun.communication": "nouns denoting communicative processes and contents",
-    "noun.event": "nouns denoting natural events", "noun.feeling": "nouns denoting feelings and emotions",
-    "noun.food": "nouns denoting foods and drinks", "noun.group": "nouns denoting groupings of people or objects",
-    "noun.location": "nouns denoting spatial position", "noun.motive": "nouns denoting goals",
-    "noun.object": "nouns denoting natural objects (not man-made)", "noun.person": "nouns denoting people",
-    "noun.phenomenon": "nouns denoting natural phenomena", "noun.plant": "nouns denoting plants",
-    "noun.possession": "nouns denoting possession and transfer of possession",
-    "noun.process": "nouns denoting natural processes", "noun.quantity": "nouns denoting quantities and units of measure",
-    "noun.relation": "nouns denoting relations between people or things or ideas",
-    "noun.shape": "nouns denoting two and three dimensional shapes", "noun.state": "nouns denoting stable states of affairs",
-    "noun.substance": "nouns denoting substances", "noun.time": "nouns denoting time and temporal relations",
-    "verb.body": "verbs of grooming, dressing and bodily care", "verb.change": "verbs of size, temperature change, intensifying, etc.",
-    "verb.cognition": "verbs of thinking, judging, analyzing, doubting", "verb.communication": "verbs of telling, asking, ordering, singing",
-    "verb.competition": "verbs of fighting, athletic activities", "verb.consumption": "verbs of eating and drinking",
-    "verb.contact": "verbs of touching, hitting, tying, digging", "verb.creation": "verbs of sewing, baking, painting, performing",
-    "verb.emotion": "verbs of feeling", "verb.motion": "verbs of walking, flying, swimming",
-    "verb.perception": "verbs of seeing, hearing, feeling", "verb.possession": "verbs of buying, selling, owning",
-    "verb.social": "verbs of political and social activities and events", "verb.stative": "verbs of being, having, spatial relations",
-    "verb.weather": "verbs of raining, snowing, thawing, thundering",
-}
-ROOT_WORD = {"verb.change": "change", "verb.communication": "communicate", "verb.contact": "touch", "verb.motion": "move",
-             "verb.body": "groom", "verb.cognition": "think", "verb.competition": "compete", "verb.consumption": "consume",
-             "verb.creation": "create", "verb.emotion": "feel", "verb.perception": "perceive", "verb.possession": "own",
-             "verb.social": "socialize", "verb.stative": "be", "verb.weather": "rain"}
-
-
-def first_sense(word: str, pos: str, root: str = "/usr/share/wordnet") -> str | None:
-    with open(f"{root}/index.{pos}", encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if line.startswith(word.replace(" ", "_") + " "):
-                f = line.split()
-                n_ptr = int(f[3])
-                return f[6 + n_ptr]   # lemma pos synset_cnt p_cnt [ptr...] sense_cnt tagsense_cnt offsets
-    return None
+from rtd.text.zeroshot import ROOT_WORDS as ROOT_WORD
+from rtd.text.zeroshot import SUPERSENSE_DESCRIPTIONS as DESCRIPTIONS
+from rtd.text.zeroshot import first_sense_offset
 
 
 def embed(texts: list[str], tok, enc, batch: int = 128) -> torch.Tensor:
@@ -105,7 +67,7 @@ def main() -> None:
     for name in names:
         kind, stem = name.split(".")
         word = ROOT_WORD.get(name, stem)
-        off = first_sense(word, "noun" if kind == "noun" else "verb")
+        off = first_sense_offset(word, "noun" if kind == "noun" else "verb")
         s = by_offset.get(("n" if kind == "noun" else "v", off)) if off else None
         root = f"{', '.join(s.words)}: {s.definition}" if s else word
         prompts["desc"].append([DESCRIPTIONS[name]])

@@ -1,5 +1,6 @@
-"""DVC stage `report`: reports/metrics.json (the DVC metric, mean and std over seeds, one section per track),
-reports/results.md (vision, then text) and the figures in reports/figures/ and reports/text/figures/."""
+"""DVC stage `report`: reports/headline.json (the DVC metric: 20 numbers, `rtd.headline`), reports/metrics.json
+(every aggregate: mean and std over seeds, one section per track), reports/results.md (vision, then text) and the
+figures in reports/figures/ and reports/text/figures/."""
 from __future__ import annotations
 
 from .common import run_stage
@@ -77,7 +78,10 @@ def main() -> None:
                 "candidate the study selects on ood_val (p = {selected})**: set `data.shortcut.p: {selected}`.")
         pages[order.index("vision")] += ("\n## Is there erosion to prevent?\n\nThe erosion study (stage `erosion`): "
                                          "[erosion.md](erosion.md); " + gate.format(**head) + "\n")
+    from ..headline import headline
+
     write_json("reports/metrics.json", rounded(metrics))
+    write_json("reports/headline.json", headline(metrics, order))
     write_text("reports/results.md", "\n".join(pages))
 
 

@@ -1,0 +1,113 @@
+"""A zero-shot text teacher: classify by cosine similarity to class-prompt embeddings (issue 18).
+
+As CLIP's zero-shot head (Radford et al. 2021) and its prompt ensembles: each class has several prompts; each
+prompt is embedded by the sentence encoder and L2-normalised, the class embedding is the normalised mean of its
+prompts' embeddings, and the logits are ``scale · cos(f(x), class embedding)`` with no bias. Nothing is fit on
+downstream data except the scale (a temperature; it changes no prediction), chosen on ``id_val`` NLL.
+
+For WordNet supersenses the prompts come offline from WordNet itself: the lexicographer file's description
+(lexnames(5WN)), the gloss and lemmas of the supersense's root synset, and a few templates on its name.
+Not yet wired into the pipeline's teacher stage: ``scripts/pilot_text_erosion.py`` measures it first.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import RTDError
+
+# WordNet lexnames(5WN): the description of each lexicographer file
+SUPERSENSE_DESCRIPTIONS = {
+    "noun.Tops": "unique beginner for nouns", "noun.act": "nouns denoting acts or actions",
+    "noun.animal": "nouns denoting animals", "noun.artifact": "nouns denoting man-made objects",
+    "noun.attribute": "nouns denoting attributes of people and objects", "noun.body": "nouns denoting body parts",
+    "noun.cognition": "nouns denoting cognitive processes and contents",
+    "noun.communication": "nouns denoting communicative processes and contents",
+    "noun.event": "nouns denoting natural events", "noun.feeling": "nouns denoting feelings and emotions",
+    "noun.food": "nouns denoting foods and drinks", "noun.group": "nouns denoting groupings of people or objects",
+    "noun.location": "nouns denoting spatial position", "noun.motive": "nouns denoting goals",
+    "noun.object": "nouns denoting natural objects (not man-made)", "noun.person": "nouns denoting people",
+    "noun.phenomenon": "nouns denoting natural phenomena", "noun.plant": "nouns denoting plants",
+    "noun.possession": "nouns denoting possession and transfer of possession",
+    "noun.process": "nouns denoting natural processes",
+    "noun.quantity": "nouns denoting quantities and units of measure",
+    "noun.relation": "nouns denoting relations between people or things or ideas",
+    "noun.shape": "nouns denoting two and three dimensional shapes",
+    "noun.state": "nouns denoting stable states of affairs",
+    "noun.substance": "nouns denoting substances", "noun.time": "nouns denoting time and temporal relations",
+    "verb.body": "verbs of grooming, dressing and bodily care",
+    "verb.change": "verbs of size, temperature change, intensifying, etc.",
+    "verb.cognition": "verbs of thinking, judging, analyzing, doubting",
+    "verb.communication": "verbs of telling, asking, ordering, singing",
+    "verb.competition": "verbs of fighting, athletic activities", "verb.consumption": "verbs of eating and drinking",
+    "verb.contact": "verbs of touching, hitting, tying, digging",
+    "verb.creation": "verbs of sewing, baking, painting, performing",
+    "verb.emotion": "verbs of feeling", "verb.motion": "verbs of walking, flying, swimming",
+    "verb.perception": "verbs of seeing, hearing, feeling", "verb.possession": "verbs of buying, selling, owning",
+    "verb.social": "verbs of political and social activities and events",
+    "verb.stative": "verbs of being, having, spatial relations",
+    "verb.weather": "verbs of raining, snowing, thawing, thundering",
+}
+# the root word of a supersense where it is not the file's own name (verb files are named by topic)
+ROOT_WORDS = {"verb.change": "change", "verb.communication": "communicate", "verb.contact": "touch",
+              "verb.motion": "move", "verb.body": "groom", "verb.cognition": "think", "verb.competition": "compete",
+              "verb.consumption": "consume", "verb.creation": "create", "verb.emotion": "feel",
+              "verb.perception": "perceive", "verb.possession": "own", "verb.social": "socialize",
+              "verb.stative": "be", "verb.weather": "rain"}
+TEMPLATES = ("a word about {}", "the meaning of {}", "something to do with {}")
+
+
+def first_sense_offset(word: str, pos: str, root: str = "/usr/share/wordnet") -> str | None:
+    """The synset offset of ``word``'s first (most frequent) sense in WordNet's index.<pos>, or None."""
+    path = Path(root) / f"index.{pos}"
+    if not path.is_file():
+        raise RTDError(f"WordNet index {path} is missing: run `make text-data`")
+    key = word.replace(" ", "_") + " "
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.startswith(key):
+                f = line.split()   # lemma pos synset_cnt p_cnt [ptr_symbol...] sense_cnt tagsense_cnt offsets...
+                return f[6 + int(f[3])]
+    return None
+
+
+def supersense_prompts(lexname: str, synsets: Sequence, root: str = "/usr/share/wordnet") -> list[str]:
+    """The prompt ensemble of one WordNet supersense: its description, its root synset's lemmas and gloss, and
+    the templates on its name. ``synsets``: ``wordnet.read_synsets()`` (to look the root synset up)."""
+    if lexname not in SUPERSENSE_DESCRIPTIONS:
+        raise RTDError(f"no prompts for supersense {lexname!r}: use a WordNet lexicographer name (e.g. noun.act)")
+    kind, stem = lexname.split(".")
+    word = ROOT_WORDS.get(lexname, stem)
+    offset = first_sense_offset(word, kind, root)
+    pos = "n" if kind == "noun" else "v"
+    synset = next((s for s in synsets if s.pos == pos and s.offset == offset), None) if offset else None
+    gloss = f"{', '.join(synset.words)}: {synset.definition}" if synset else word
+    return [SUPERSENSE_DESCRIPTIONS[lexname], gloss, *(t.format(stem) for t in TEMPLATES)]
+
+
+def class_embeddings(prompt_features: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(C, d) unit class embeddings from each class's prompt features (k_c, d): normalise, average, normalise."""
+    if not prompt_features or any(p.ndim != 2 or len(p) == 0 for p in prompt_features):
+        raise RTDError("every class needs at least one prompt embedding (k_c, d)")
+    return torch.stack([F.normalize(F.normalize(p.float(), dim=-1).mean(0), dim=0) for p in prompt_features])
+
+
+def zeroshot_logits(features: torch.Tensor, class_emb: torch.Tensor, scale: float) -> torch.Tensor:
+    """``scale · cos(features, class_emb)``: (N, d) x (C, d) -> (N, C)."""
+    return scale * F.normalize(features.float(), dim=-1) @ class_emb.T
+
+
+def fit_scale(features: torch.Tensor, labels: torch.Tensor, class_emb: torch.Tensor,
+              grid: Sequence[float] = tuple(float(s) for s in range(5, 101, 5))) -> float:
+    """The scale in ``grid`` with the lowest mean NLL of ``labels`` (fit on ``id_val``; ties: the smaller)."""
+    cos = zeroshot_logits(features, class_emb, 1.0)
+    nll = [float(F.cross_entropy(s * cos, labels)) for s in grid]
+    return float(grid[min(range(len(grid)), key=lambda i: (nll[i], grid[i]))])
+
+
+def encode_prompts(prompts: Sequence[Sequence[str]], encode: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
+    """Class embeddings for lists of prompt strings, ``encode`` mapping texts to (n, d) sentence features."""
+    return class_embeddings([encode(list(p)) for p in prompts])
