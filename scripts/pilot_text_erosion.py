@@ -35,6 +35,8 @@ from rtd.text.wordnet import read_synsets
 from rtd.text.zeroshot import SUPERSENSE_DESCRIPTIONS, encode_prompts, fit_scale, supersense_prompts, zeroshot_logits
 
 EVAL_SIZES = {"id_val_per_class": 32, "id_test_per_class": 64, "ood_val_per_class": 32, "ood_test_per_class": 64}
+# the examples design: fewer synsets per class have a usage example (half the eval sizes)
+EXAMPLES_EVAL_SIZES = {"id_val": 16, "id_test": 32, "ood_val": 16, "ood_test": 32, "lemmas": 32}
 CODES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet", "kilo", "lima",
          "mike", "november", "oscar", "papa")   # the shortcut words, one per class
 SPEC = {"name": "minilm", "num_classes": 2}
@@ -100,6 +102,48 @@ def finetune(model: nn.Module, ids: np.ndarray, y: np.ndarray, val: tuple, lr: f
     return best, best_epoch
 
 
+def examples_splits(classes: list[str], synsets: list, train_per_class: int, seed: int) -> tuple[dict, list[str]]:
+    """ID = usage examples (train, id_val, id_test); OOD = the definitions (ood_*) and, as a second OOD domain in
+    ood_test, the lemma lists of other held-out synsets. Only synsets with an example; by synset, seeded."""
+    from types import SimpleNamespace
+
+    sizes = [*EXAMPLES_EVAL_SIZES.items(), ("train", train_per_class)]
+    rows: dict[str, list] = {k: [] for k, _ in sizes}
+    seen: set[str] = set()
+    for label, lex in enumerate(classes):
+        members = sorted((s for s in synsets if s.lexname == lex and s.examples), key=lambda s: s.id)
+        order = np.random.default_rng([seed, label]).permutation(len(members))
+        k, got = 0, 0
+        for i in order:
+            split, n = sizes[k]
+            s = members[i]
+            text = {"ood_val": s.definition, "ood_test": s.definition, "lemmas": ", ".join(s.words)}.get(split, s.examples[0])
+            if text in seen:
+                continue
+            seen.add(text)
+            rows[split].append((text, label))
+            got += 1
+            if got == n:
+                k, got = k + 1, 0
+                if k == len(sizes):
+                    break
+    out = {k: SimpleNamespace(texts=[t for t, _ in v], labels=np.array([c for _, c in v])) for k, v in rows.items()}
+    return out, list(classes)
+
+
+LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "5"})
+
+
+def leet(text: str) -> str:
+    return text.lower().translate(LEET)
+
+
+def _with_texts(split, texts: list[str]):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(texts=texts, labels=split.labels)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--k", type=int, default=8)
@@ -107,17 +151,27 @@ def main() -> None:
     ap.add_argument("--lrs", type=float, nargs="+", default=[1e-4, 3e-4])
     ap.add_argument("--ps", type=float, nargs="+", default=[0.0, 0.9])
     ap.add_argument("--train-per-class", type=int, default=125)
+    ap.add_argument("--nuisance", choices=["none", "leet"], default="none",
+                    help="leet: the ID texts (train, id_val, id_test) in leetspeak (a->4, e->3, i->1, o->0, s->5), "
+                         "the teacher's weak spot; OOD stays clean, and `clean` = id_test without it")
+    ap.add_argument("--design", choices=["definitions", "examples"], default="definitions",
+                    help="ID text: definitions (the pipeline's wordnet candidate; OOD = usage examples) or usage "
+                         "examples (OOD = definitions and lemma lists of held-out synsets)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
     opts = ap.parse_args()
     torch.set_num_threads(opts.threads)
     t0 = time.time()
     synsets = read_synsets()
-    need = sum(EVAL_SIZES.values())
+    need = sum(EVAL_SIZES.values()) if opts.design == "definitions" else \
+        sum(EXAMPLES_EVAL_SIZES.values()) + opts.train_per_class - 20
     pool = [c for c in SUPERSENSE_DESCRIPTIONS if c != "noun.Tops"
             and sum(1 for s in synsets if s.lexname == c and s.examples) >= need + 20]
-    splits, classes = build_candidate("wordnet", {**EVAL_SIZES, "train_per_class": opts.train_per_class,
-                                                  "classes": pool}, seed=1234)
+    if opts.design == "definitions":
+        splits, classes = build_candidate("wordnet", {**EVAL_SIZES, "train_per_class": opts.train_per_class,
+                                                      "classes": pool}, seed=1234)
+    else:
+        splits, classes = examples_splits(pool, synsets, opts.train_per_class, seed=1234)
     tok = load_tokenizer(SPEC)
     ids = {k: tokenize(v.texts, tok, MAX_LEN, 0) for k, v in splits.items() if k != "train"}
     labels = {k: v.labels for k, v in splits.items()}
@@ -138,6 +192,10 @@ def main() -> None:
     print("  " + ", ".join(f"{c} {recall[c]:.0f}" for c in sorted(recall, key=lambda c: -recall[c])))
     print(f"chosen on id_val (top {opts.k}): {chosen}")
 
+    if opts.nuisance == "leet":   # a nuisance on the ID side only, as the vision track's ID texture
+        splits["clean"] = splits["id_test"]
+        splits = {k: (v if k not in ("train", "id_val", "id_test") else _with_texts(v, [leet(t) for t in v.texts]))
+                  for k, v in splits.items()}
     keep = [classes.index(c) for c in chosen]
     remap = {old: new for new, old in enumerate(keep)}
     sub = {}
@@ -151,7 +209,7 @@ def main() -> None:
     scale = fit_scale(feats["id_val"], torch.as_tensor(y["id_val"]), emb)
     out: dict = {"pool": pool, "id_val_recall_all": recall, "chosen": chosen, "scale": scale, "sizes":
                  {k: len(v) for k, v in y.items()}}
-    evals = ("id_val", "id_test", "ood_val", "ood_test")
+    evals = tuple(k for k in ("id_val", "id_test", "ood_val", "ood_test", "lemmas", "clean") if k in y)
     out["teacher"] = {k: accuracy(zeroshot_logits(feats[k], emb, scale), y[k]) for k in evals}
     from sklearn.linear_model import LogisticRegression
 
@@ -179,7 +237,8 @@ def main() -> None:
                 curve = {}
                 for a in alphas:
                     base.load_state_dict({k: (1 - a) * theta_t[k] + a * state[k] for k in state})
-                    curve[a] = {k: accuracy(predict(base, ids[k]), y[k]) for k in ("id_val", "ood_val", "ood_test")}
+                    curve[a] = {k: accuracy(predict(base, ids[k]), y[k]) for k in ("id_val", "ood_val", "ood_test", "lemmas", "clean")
+                                if k in y}
                 base.load_state_dict(state)
                 ft = {k: accuracy(predict(base, ids[k]), y[k]) for k in evals}
                 run = {"p": p, "lr": lr, "seed": seed, "epoch": epoch, "ft": ft, "wiseft": curve}
