@@ -17,8 +17,8 @@ pytestmark = pytest.mark.slow
 
 def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
-    rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft_oodval", "aug_only",
-            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "rtd_rho@1.0", "wiseft_rtd", "wiseft_rtd_oodval"}
+    rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft@0.5", "wiseft_ft_oodval", "aug_only",
+            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "rtd_rho@1.0", "wiseft_rtd", "wiseft_rtd@0.5", "wiseft_rtd_oodval"}
     assert set(metrics["vision"]) == rows
     seeds = tiny_params()["seeds"]
     for name, m in metrics["vision"].items():

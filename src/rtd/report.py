@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 from .arms import DERIVED, TRAINED, best_variant, log_path
+from .errors import ParamError
 from .metrics import aggregate_runs, paired_ttest
 
 DOMAIN_LABELS = {"handwriting": "handwriting fonts", "decorative": "decorative fonts", "sklearn_digits": "sklearn digits"}
@@ -13,6 +14,7 @@ TERMS = ("task", "kd", "ar", "l2sp")
 COLUMNS = (("id_acc", "ID acc", True), ("ood_domain_mean_acc", "OOD (mean over domains)", True),
            ("ood_acc", "OOD pooled", True), ("ood_worst_acc", "worst OOD domain", True), ("gap_mean", "gap", False),
            ("effective_robustness_val", "ER (ood_val)", True), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
+WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 HEADLINE = "ood_domain_mean_acc"   # the headline OOD metric: each domain counts once, whatever its size
 COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "wiseft_ft"),
                ("wiseft_rtd", "wiseft_ft"))
@@ -35,7 +37,7 @@ def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dic
     """Report rows -> ``{"label", "runs": [per-seed metrics], "seeds"}``; rows of swept arms get one per value.
 
     `ft` is FT at `train.lr`; `ft_tuned` the lr with the best mean id_val accuracy; WiSE-FT rows take,
-    per seed, the curve point at the alpha chosen on id_val (and, labelled, on ood_val).
+    per seed, the curve point at the alpha chosen on id_val, at the fixed alpha 0.5 and (labelled) on ood_val.
     """
     rows: dict[str, dict] = {"teacher": {"label": "Teacher θ_T",
                                          "runs": list(evals["teacher"]["runs"].values()), "seeds": [None]}}
@@ -51,14 +53,18 @@ def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dic
             rows[method] = {"label": label, "runs": chosen, "seeds": [r["seed"] for r in chosen], "variant": lr}
         elif method in ("wiseft_ft", "wiseft_rtd"):
             ev = evals[method]
-            for key, suffix in (("alpha_id_val", ""), ("alpha_ood_val", "_oodval")):
+            if WISEFT_FIXED_ALPHA not in ev["alphas"]:
+                raise ParamError(f"`wiseft.alphas` must include {WISEFT_FIXED_ALPHA} (WiSE-FT's fixed mix, reported as "
+                                 f"its own row): add it to params.yaml and run `dvc repro`")
+            for key, suffix, how in (("alpha_id_val", "", "α chosen on id_val"),
+                                     (None, f"@{WISEFT_FIXED_ALPHA:g}", f"α = {WISEFT_FIXED_ALPHA:g} fixed, as in the paper"),
+                                     ("alpha_ood_val", "_oodval", "α chosen on ood_val (oracle-style, not a fair row)")):
                 runs = []
                 for run in ev["runs"].values():
-                    point = next(p for p in run["curve"] if p["alpha"] == run[key])
-                    runs.append({**point, "seed": run["seed"]})
-                label = DERIVED[method] + (", α chosen on ood_val (oracle-style, not a fair row)" if suffix else
-                                           ", α chosen on id_val")
-                rows[method + suffix] = {"label": label, "runs": runs, "seeds": [r["seed"] for r in runs]}
+                    alpha = run[key] if key else WISEFT_FIXED_ALPHA
+                    runs.append({**next(p for p in run["curve"] if p["alpha"] == alpha), "seed": run["seed"]})
+                rows[method + suffix] = {"label": f"{DERIVED[method]}, {how}", "runs": runs,
+                                         "seeds": [r["seed"] for r in runs]}
         elif TRAINED[method].variant:
             spec = TRAINED[method]
             for v in params[spec.sweep]:
