@@ -14,10 +14,10 @@ TERMS = ("task", "kd", "ar", "l2sp")
 COLUMNS = (("id_acc", "ID acc", True), ("ood_domain_mean_acc", "OOD (mean over domains)", True),
            ("ood_acc", "OOD pooled", True), ("ood_worst_acc", "worst OOD domain", True), ("gap_mean", "gap", False),
            ("effective_robustness_val", "ER (ood_val)", True), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
-WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 HEADLINE = "ood_domain_mean_acc"   # the headline OOD metric: each domain counts once, whatever its size
+WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "wiseft_ft"),
-               ("wiseft_rtd", "wiseft_ft"))
+               ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
