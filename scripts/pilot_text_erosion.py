@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -105,8 +106,6 @@ def finetune(model: nn.Module, ids: np.ndarray, y: np.ndarray, val: tuple, lr: f
 def examples_splits(classes: list[str], synsets: list, train_per_class: int, seed: int) -> tuple[dict, list[str]]:
     """ID = usage examples (train, id_val, id_test); OOD = the definitions (ood_*) and, as a second OOD domain in
     ood_test, the lemma lists of other held-out synsets. Only synsets with an example; by synset, seeded."""
-    from types import SimpleNamespace
-
     sizes = [*EXAMPLES_EVAL_SIZES.items(), ("train", train_per_class)]
     rows: dict[str, list] = {k: [] for k, _ in sizes}
     seen: set[str] = set()
@@ -139,8 +138,6 @@ def leet(text: str) -> str:
 
 
 def _with_texts(split, texts: list[str]):
-    from types import SimpleNamespace
-
     return SimpleNamespace(texts=texts, labels=split.labels)
 
 
