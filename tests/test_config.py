@@ -67,6 +67,10 @@ CASES = [
     ("erosion.alphas", [0.0, 0.5], "must include 0 and 1"),
     ("erosion.trend_fractions", [1.0], "two or more shares"),
     ("erosion.candidates", [0.0, 1.2], "must be <= 1"),
+    ("text.data.nuisance", "rot13", "`text.data.nuisance` = 'rot13' is unknown"),
+    ("text.data.zeroshot_top_k", 1, "needs `text.data.dataset: wordnet` and k >= 2"),
+    ("text.data.dataset", "bible_books", "needs `text.data.dataset: wordnet`"),
+    ("text.teacher.head", "linear", "`text.teacher.head` = 'linear' is unknown"),
 ]
 
 

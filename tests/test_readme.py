@@ -21,6 +21,8 @@ def test_readme_results_tables_match_the_report():
     main, domains = _tables(results)[:2]   # mean ± std per arm; OOD accuracy per domain
     text = results.partition("# Results: text track")[2]
     checked = [main, domains] + ([_tables(text)[0]] if text else [])   # the text track's main table
+    erosion = text.partition("## Is there erosion to prevent?")[2]
+    checked += [_tables(erosion)[0]] if erosion else []   # the text track's erosion check
     for table in checked:
         for line in table:
             assert line in readme, f"README.md is stale: copy the tables of reports/results.md (missing: {line[:80]})"

@@ -410,7 +410,19 @@ def _validate_text(params: dict) -> None:
     if not isinstance(_get(params, "text.llm.gradient_checkpointing"), bool):
         raise ParamError("params.yaml: `text.llm.gradient_checkpointing` must be true or false")
     _choice(params, "text.teacher.backbone", ("minilm", "llm"))
-    _choice(params, "text.teacher.head", ("probe",))
+    _choice(params, "text.teacher.head", ("probe", "zeroshot"))
+    from .text.data import NUISANCES
+
+    _choice(params, "text.data.nuisance", NUISANCES)
+    top_k = _number(params, "text.data.zeroshot_top_k", lo=0, integer=True)
+    wordnet = _get(params, "text.data.dataset") == "wordnet"
+    if top_k and (top_k < 2 or not wordnet):
+        raise ParamError(f"params.yaml: `text.data.zeroshot_top_k` = {top_k} keeps the k WordNet supersenses the "
+                         "zero-shot teacher handles best: it needs `text.data.dataset: wordnet` and k >= 2 (0: off)")
+    if _get(params, "text.teacher.head") == "zeroshot" and not (wordnet and _get(params, "text.teacher.backbone") == "minilm"):
+        raise ParamError("params.yaml: `text.teacher.head: zeroshot` builds its prompts from WordNet supersenses with "
+                         "the MiniLM sentence encoder: it needs `text.data.dataset: wordnet` and "
+                         "`text.teacher.backbone: minilm` (else use `text.teacher.head: probe`)")
     if _get(params, "text.teacher.path") is not None and not isinstance(_get(params, "text.teacher.path"), str):
         raise ParamError("params.yaml: `text.teacher.path` must be a folder (a BERT-style encoder and its tokenizer) or null")
     _number(params, "text.ood.seed", lo=0, hi=SEED_MAX, integer=True)

@@ -92,7 +92,8 @@ def _text_params(keys: list[str]) -> list[str]:
     """The text track's declared params for a vision stage's: `text.<section>` where the track overrides it;
     a key inside another declared key is dropped (DVC reads the enclosing one)."""
     mapped = list(dict.fromkeys(m for k in keys for m in
-                                ([track_key(k, "text"), "text.teacher.path"] if k == "teacher.backbone" else [track_key(k, "text")])))
+                                ([track_key(k, "text"), "text.teacher.path", "text.teacher.head"] if k == "teacher.backbone"
+                                 else [track_key(k, "text")])))
     return [k for k in mapped if not any(k.startswith(other + ".") for other in mapped)]
 
 
@@ -204,7 +205,7 @@ def pipeline() -> dict:
     stages["text_data"] = {
         "cmd": f"{PY}data --track text",
         "deps": [],
-        "params": ["text.data", "text.teacher.backbone", "text.teacher.path", "text.llm"],
+        "params": ["text.data", "text.teacher.backbone", "text.teacher.path", "text.teacher.head", "text.llm"],
         "outs": [track_path(f"data/vision/{s}.safetensors", "text") for s in SPLITS]
         + ["data/text/texts.json", "data/text/manifest.json"],
     }
@@ -213,6 +214,7 @@ def pipeline() -> dict:
             stages[f"text_{name}"] = _text_stage(stages[name])
     # the text teacher is MiniLM as installed: no pretraining stage
     stages["text_teacher"]["deps"].remove(track_path(PRETRAINED, "text"))
+    stages["text_teacher"]["deps"].append("data/text/manifest.json")   # the class names of the zero-shot head
     stages["text_ood"]["deps"].append("data/text/texts.json")
     stages["text_ood"]["outs"].append("data/text/ood/texts.json")   # the perturbed texts, for inspection
     stages["text_analysis"]["deps"].append("data/text/manifest.json")   # class names for the t-SNE legend

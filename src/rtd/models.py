@@ -85,7 +85,8 @@ def backbone_spec(params: dict) -> dict:
         from .text.data import num_text_classes
 
         return {"name": name, "num_classes": num_text_classes(params["text"]["data"]), "device": params["train"]["device"],
-                "llm": params["text"]["llm"], "path": params["teacher"].get("path")}
+                "llm": params["text"]["llm"], "path": params["teacher"].get("path"),
+                "normalize": params["teacher"].get("head") == "zeroshot"}
     spec = {"name": name, "num_classes": num_classes(params["vision"]["dataset"]), "device": params["train"]["device"]}
     if name == "clip":
         spec["clip"] = params["clip"]

@@ -54,7 +54,13 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     analysis = {name: read_json(track_path(f"reports/analysis/{name}.json", track)) for name in ("cka", "reliability", "tsne")}
     figures = write_all(rows, evals, analysis, logs, rho_points(metrics[track], rows, params["rho"]),
                         out_dir=track_path("reports/figures", track))
-    return results_markdown(track, {**part, track: metrics[track]}, rows, logs, weights, cka=analysis["cka"], figures=figures)
+    page = results_markdown(track, {**part, track: metrics[track]}, rows, logs, weights, cka=analysis["cka"], figures=figures)
+    if track != "vision" and "ft" in evals:   # no erosion study in this track: the check from the table's own runs
+        from ..erosion_check import erosion_check, erosion_check_markdown
+
+        check = metrics[f"erosion_{track}"] = erosion_check(evals["ft"], evals["teacher"], rows.get("ft_tuned", {}).get("variant"))
+        page += "\n" + erosion_check_markdown(check)
+    return page
 
 
 def main() -> None:

@@ -50,20 +50,23 @@ class TextClassifier(nn.Module):
     """``backbone`` (a transformers base model returning ``last_hidden_state``) + a linear head.
 
     ``pooling``: ``mean`` over the non-pad tokens (sentence encoders such as MiniLM) or ``last``, the
-    last non-pad token (causal LMs, as transformers' ``*ForSequenceClassification`` do).
+    last non-pad token (causal LMs, as transformers' ``*ForSequenceClassification`` do). ``normalize``: the
+    pooled features are L2-normalised (the head's input, ``pooled``), as a cosine zero-shot head needs
+    (``text.teacher.head: zeroshot``; CLIP's image features are normalised the same way in ``rtd.clip``).
     """
 
     # B_ID and B_OOD in one forward: the length-sorted runs then pack ID and OOD texts together (an RTD epoch at
     # rho = 0.5 took 14 % less time than with two passes, measured side by side; see train._forward)
     split_id_ood = False
 
-    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, pad_id: int, pooling: str = "mean"):
+    def __init__(self, backbone: nn.Module, feature_dim: int, num_classes: int, pad_id: int, pooling: str = "mean",
+                 normalize: bool = False):
         super().__init__()
         if pooling not in ("mean", "last"):
             raise RTDError(f"unknown pooling {pooling!r}; choose mean or last")
         self.backbone = backbone
         self.head = nn.Linear(feature_dim, num_classes)
-        self.pad_id, self.pooling = pad_id, pooling
+        self.pad_id, self.pooling, self.normalize = pad_id, pooling, normalize
 
     def _trim(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mask = ids != self.pad_id
@@ -71,7 +74,8 @@ class TextClassifier(nn.Module):
         return ids[:, :length], mask[:, :length]
 
     def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return (_masked_mean if self.pooling == "mean" else _last_token)(hidden, mask).float()
+        pooled = (_masked_mean if self.pooling == "mean" else _last_token)(hidden, mask).float()
+        return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
     def activation_mask(self, ids: torch.Tensor) -> torch.Tensor:
         """The tokens a layer's activation is averaged over (trimmed like the forward pass): the non-pad ones,
@@ -159,18 +163,22 @@ def _minilm_path(spec: dict) -> str:
 
 
 def build_text_classifier(spec: dict) -> TextClassifier:
-    """A TextClassifier with a fresh head for ``spec`` = {name: minilm | llm, num_classes, [path], [llm]}."""
+    """A TextClassifier with a fresh head for ``spec`` = {name: minilm | llm, num_classes, [path], [llm],
+    [normalize]}."""
     if spec["name"] == "minilm":
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()   # "pooler weights not used": expected, the head replaces the pooler
         encoder = AutoModel.from_pretrained(_minilm_path(spec), add_pooling_layer=False)
-        return TextClassifier(encoder, encoder.config.hidden_size, spec["num_classes"], pad_id=0, pooling="mean")
+        return TextClassifier(encoder, encoder.config.hidden_size, spec["num_classes"], pad_id=0, pooling="mean",
+                              normalize=bool(spec.get("normalize")))
     if spec["name"] == "llm":
         from .llm import build_llm_classifier
 
-        return build_llm_classifier(spec["llm"], spec["num_classes"])
+        model = build_llm_classifier(spec["llm"], spec["num_classes"])
+        model.normalize = bool(spec.get("normalize"))
+        return model
     raise RTDError(f"unknown text backbone {spec['name']!r}; choose one of {', '.join(TEXT_BACKBONES)}")
 
 

@@ -7,7 +7,9 @@ downstream data except the scale (a temperature; it changes no prediction), chos
 
 For WordNet supersenses the prompts come offline from WordNet itself: the lexicographer file's description
 (lexnames(5WN)), the gloss and lemmas of the supersense's root synset, and a few templates on its name.
-Not yet wired into the pipeline's teacher stage: ``scripts/pilot_text_erosion.py`` measures it first.
+The text track's θ_T when ``text.teacher.head: zeroshot`` (the `teacher` stage); with
+``text.data.zeroshot_top_k`` the `data` stage keeps the k supersenses on which this head is most accurate on
+``id_val`` (``select_classes``: no other split is read).
 """
 from __future__ import annotations
 
@@ -111,3 +113,45 @@ def fit_scale(features: torch.Tensor, labels: torch.Tensor, class_emb: torch.Ten
 def encode_prompts(prompts: Sequence[Sequence[str]], encode: Callable[[list[str]], torch.Tensor]) -> torch.Tensor:
     """Class embeddings for lists of prompt strings, ``encode`` mapping texts to (n, d) sentence features."""
     return class_embeddings([encode(list(p)) for p in prompts])
+
+
+def supersense_pool(synsets: Sequence, need: int, margin: int = 20) -> list[str]:
+    """The noun and verb supersenses (not ``noun.Tops``) with at least ``need + margin`` synsets that have a usage
+    example: those the wordnet candidate can fill its evaluation splits from (``need`` = their sizes per class)."""
+    counts: dict[str, int] = {}
+    for s in synsets:
+        if s.examples:
+            counts[s.lexname] = counts.get(s.lexname, 0) + 1
+    return [c for c in SUPERSENSE_DESCRIPTIONS if c != "noun.Tops" and counts.get(c, 0) >= need + margin]
+
+
+def select_classes(val_features: torch.Tensor, val_labels: torch.Tensor, class_emb: torch.Tensor,
+                   classes: Sequence[str], k: int) -> tuple[list[str], dict[str, float]]:
+    """The ``k`` classes whose zero-shot recall on ``id_val`` is highest (ties: the earlier class), in the order of
+    ``classes``, and every class's recall in %. Only ``id_val`` is read: the choice cannot see an OOD split."""
+    if not 2 <= k <= len(classes):
+        raise RTDError(f"cannot keep {k} of {len(classes)} classes: `text.data.zeroshot_top_k` must be in "
+                       f"[2, {len(classes)}]")
+    scale = fit_scale(val_features, val_labels, class_emb)
+    pred = zeroshot_logits(val_features, class_emb, scale).argmax(1)
+    recall = {}
+    for i, c in enumerate(classes):
+        rows = val_labels == i
+        if not bool(rows.any()):
+            raise RTDError(f"class {c} has no id_val example: the zero-shot selection needs every class in id_val")
+        recall[c] = 100.0 * float((pred[rows] == i).float().mean())
+    best = sorted(classes, key=lambda c: -recall[c])[:k]   # a stable sort: ties keep the class order
+    return [c for c in classes if c in best], recall
+
+
+def wordnet_zeroshot_head(classes: Sequence[str], encode: Callable[[list[str]], torch.Tensor],
+                          val_features: torch.Tensor, val_labels: torch.Tensor,
+                          root: str = "/usr/share/wordnet") -> tuple[torch.Tensor, torch.Tensor, float]:
+    """θ_T's head for WordNet supersenses ``classes``: weight = s · class embeddings (prompt ensembles), bias 0,
+    the scale s fit on ``id_val`` NLL (``val_features``: the encoder's features of ``id_val``)."""
+    from .wordnet import read_synsets
+
+    synsets = read_synsets(root)
+    emb = encode_prompts([supersense_prompts(c, synsets, root) for c in classes], encode)
+    scale = fit_scale(val_features, val_labels, emb)
+    return scale * emb, torch.zeros(len(classes)), scale
