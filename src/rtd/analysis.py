@@ -57,9 +57,9 @@ def _flat(out, mask: torch.Tensor | None) -> torch.Tensor:
     if isinstance(out, tuple):
         out = out[0]
     if mask is not None and out.dim() == 3:
-        from .text.models import _masked_mean
+        from .models import masked_mean
 
-        out = _masked_mean(out, mask)
+        out = masked_mean(out, mask)
     return out.flatten(1).float().cpu()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ParamError
+from .tracks import BASE
 from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, Method, RTD
 
 MODEL_PARAMS = ("teacher.backbone", "vision.dataset", "clip", "train.device")   # what ``models.backbone_spec`` reads
@@ -62,7 +63,7 @@ def variant_values(arm: Arm, params: dict) -> list:
     return list(params[arm.sweep]) if arm.sweep else [None]
 
 
-def run_dir(arm: str, seed: int, variant=None, track: str = "vision") -> str:
+def run_dir(arm: str, seed: int, variant=None, track: str = BASE) -> str:
     """Where one training run's model and stats live (`models/[text/]<arm>[/<variant>]/seed<k>`)."""
     from .tracks import track_path
 
@@ -71,7 +72,7 @@ def run_dir(arm: str, seed: int, variant=None, track: str = "vision") -> str:
     return track_path(f"models/{arm}{sub}/seed{seed}", track)
 
 
-def log_path(arm: str, seed: int, variant=None, track: str = "vision") -> str:
+def log_path(arm: str, seed: int, variant=None, track: str = BASE) -> str:
     """The run's training log (`reports/[text/]train/<arm>[/<variant>]/seed<k>.tsv`)."""
     from .tracks import track_path
 
@@ -134,7 +135,7 @@ def best_variant(scores: dict) -> object:
     return max(scores, key=lambda v: (sum(scores[v]) / len(scores[v]), -list(scores).index(v)))
 
 
-def tuned_ft_lr(params: dict, track: str = "vision") -> object:
+def tuned_ft_lr(params: dict, track: str = BASE) -> object:
     """FT's learning rate chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
     from .io import read_json
 
