@@ -55,7 +55,15 @@ DERIVED = {
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
     "wiseft_rtd": "WiSE-FT (θ_T → RTD)",
 }
-ALL = ("teacher", *TRAINED, *DERIVED)
+
+
+def loss_weights(arm: Arm, params: dict, variant=None) -> tuple[float, float]:
+    """The (λ_KD, λ_AR) that weight an arm's KD and AR terms, from what it reads: its swept value where it sweeps one,
+    the params value where it reads the key, else 0 (the term is off)."""
+    def weight(key: str) -> float:
+        return variant if arm.variant == key else params[key] if key in arm.reads else 0.0
+
+    return weight("lambda_kd"), weight("lambda_ar")
 
 
 def variant_values(arm: Arm, params: dict) -> list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .arms import DERIVED, TRAINED, best_variant, log_path
+from .arms import DERIVED, TRAINED, best_variant, log_path, loss_weights
 from .config import WISEFT_FIXED_ALPHA
 from .errors import ParamError
 from .metrics import aggregate_runs, paired_ttest
@@ -326,7 +326,5 @@ def loss_logs(rows: dict[str, dict], params: dict, track: str = BASE) -> tuple[d
         if arm not in TRAINED:
             continue
         logs[name] = [read_log(log_path(arm, r["seed"], r.get("variant"), track)) for r in row["runs"]]
-        lam_kd = params["lambda_kd"] if arm in ("rtd", "rtd_ar", "rtd_rho", "kd_only") else 0.0
-        lam_ar = row.get("variant") if arm == "rtd_ar" else params["lambda_ar"] if arm in ("rtd", "rtd_rho", "ar_only") else 0.0
-        lams[name] = (lam_kd, lam_ar)
+        lams[name] = loss_weights(TRAINED[arm], params, row.get("variant"))
     return logs, lams

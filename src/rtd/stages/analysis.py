@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.manifold import TSNE
     from tqdm import tqdm
 
-    from ..analysis import layer_activations, linear_cka, reliability_bins
+    from ..analysis import layer_activations, linear_cka
+    from ..metrics import reliability_bins
     from ..arms import TRAINED, run_dir
     from ..evaluate import rounded
     from ..io import seed_everything, write_json
