@@ -23,11 +23,11 @@ fonts:
 # the language track: Bible (SWORD), WordNet and apertium from Debian; textattack's offline nltk data in .nltk_data/
 text-data: $(VENV)/.installed
 	@scripts/install_text_data.sh
-	@python -c "from rtd.ood.nltk_data import ensure_nltk_data; ensure_nltk_data('.nltk_data')"
+	@python -c "from rtd.tracks.text.nltk_data import ensure_nltk_data; ensure_nltk_data('.nltk_data')"
 
 # which text benchmark shows erosion (README, Language track): FT vs the probe teacher on each candidate split
 text-candidates: setup
-	python -m rtd.text.study
+	python -m rtd.tracks.text.study
 
 repro: setup
 	dvc --wait-for-lock repro   # a second DVC command in this checkout waits for the repository lock

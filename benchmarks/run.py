@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     from rtd.errors import RTDError
     from rtd.io import load_arrays, seed_everything, set_fill_uninitialized
     from rtd.arms import build_method
-    from rtd.models import backbone_spec, build_classifier, explicit_same_padding, load_model
-    from rtd.ood.vision import build_transforms
+    from rtd.models import backbone_spec, build_classifier, load_model
+    from rtd.tracks.vision.models import explicit_same_padding
+    from rtd.tracks.vision.ood import build_transforms
     from rtd.tracks import for_track, track_path
     from rtd.train import CACHE_PARTS, OODSet, TeacherCache, cache_path, train
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     tiny_val = _subset(id_val, 1)  # validation is not what is timed
     tp.update(epochs=1, patience=1)
 
-    backbone = backbone_spec(params)
+    backbone = backbone_spec(params, track)
     teacher = load_model(track_path("models/teacher/model.safetensors", track), backbone)
     teacher.eval()
     teacher_calls = {"n": 0}
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
     if track == "text":   # what the text track's two speed-ups buy, side by side with the default loop
         configs += [("ft padded batches", "ft", None, False, "padded"), ("ft unfused AdamW", "ft", None, False, "unfused"),
                     (f"rtd rho={opts.variant_rho:g} two passes", "rtd", opts.variant_rho, False, "two_passes")]
-    else:   # what padding inside the 5 x 5 convolutions buys (models.pad_inside_convs), side by side
+    else:   # what padding inside the 5 x 5 convolutions buys (rtd.tracks.vision.models.pad_inside_convs), side by side
         configs += [("ft explicit padding", "ft", None, False, "explicit_pad"),
                     (f"rtd rho={opts.variant_rho:g} explicit padding", "rtd", opts.variant_rho, False, "explicit_pad")]
     # what turning off deterministic mode's NaN fill of new tensors buys (io.set_fill_uninitialized), side by side
@@ -246,8 +247,8 @@ def text_ood_speed(params: dict, teacher, backbone: dict, train_split) -> dict[s
     """Sentences/s of each text D_OOD family on the first ``TEXT_OOD_N`` training texts, through the ood stage's
     own ``generate_text_ood`` (transform, then re-tokenization) with one family at a time."""
     from rtd.io import read_json
-    from rtd.ood.text import generate_text_ood
-    from rtd.text.models import load_tokenizer
+    from rtd.tracks.text.ood import generate_text_ood
+    from rtd.tracks.text.models import load_tokenizer
     from rtd.tracks import track_path
 
     texts = read_json(track_path("data/vision/texts.json", "text"))["train"][:TEXT_OOD_N]

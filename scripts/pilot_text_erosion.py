@@ -5,7 +5,7 @@
 
 1. Every noun/verb supersense with enough synsets for the pipeline's evaluation sizes (32 id_val, 64 id_test,
    32 ood_val, 64 ood_test per class) enters one `wordnet` candidate (the pipeline's own builder, seed 1234).
-   The zero-shot head (`rtd.text.zeroshot`: prompt ensemble from WordNet, cosine, scale fit on id_val NLL)
+   The zero-shot head (`rtd.tracks.text.zeroshot`: prompt ensemble from WordNet, cosine, scale fit on id_val NLL)
    classifies all of them; the K supersenses with the highest zero-shot recall **on id_val** form the task
    (no OOD split takes part in the choice). The splits are the candidate's, restricted to those classes.
 2. θ_T = MiniLM + that zero-shot head (refit scale on the K-class id_val). Reference: a logistic probe on
@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rtd.text.candidates import build_candidate
-from rtd.text.models import build_text_classifier, load_tokenizer, tokenize
-from rtd.text.wordnet import read_synsets
-from rtd.text.zeroshot import SUPERSENSE_DESCRIPTIONS, encode_prompts, fit_scale, supersense_prompts, zeroshot_logits
+from rtd.tracks.text.candidates import build_candidate
+from rtd.tracks.text.models import build_text_classifier, load_tokenizer, tokenize
+from rtd.tracks.text.wordnet import read_synsets
+from rtd.tracks.text.zeroshot import SUPERSENSE_DESCRIPTIONS, encode_prompts, fit_scale, supersense_prompts, zeroshot_logits
 
 EVAL_SIZES = {"id_val_per_class": 32, "id_test_per_class": 64, "ood_val_per_class": 32, "ood_test_per_class": 64}
 # the examples design: fewer synsets per class have a usage example (half the eval sizes)

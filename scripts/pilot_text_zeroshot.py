@@ -18,11 +18,11 @@ import sys
 import numpy as np
 import torch
 
-from rtd.text.candidates import WORDNET_CLASSES
-from rtd.text.wordnet import read_synsets
-from rtd.text.zeroshot import ROOT_WORDS as ROOT_WORD
-from rtd.text.zeroshot import SUPERSENSE_DESCRIPTIONS as DESCRIPTIONS
-from rtd.text.zeroshot import first_sense_offset
+from rtd.tracks.text.candidates import WORDNET_CLASSES
+from rtd.tracks.text.wordnet import read_synsets
+from rtd.tracks.text.zeroshot import ROOT_WORDS as ROOT_WORD
+from rtd.tracks.text.zeroshot import SUPERSENSE_DESCRIPTIONS as DESCRIPTIONS
+from rtd.tracks.text.zeroshot import first_sense_offset
 
 
 def embed(texts: list[str], tok, enc, batch: int = 128) -> torch.Tensor:
@@ -44,7 +44,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from transformers import AutoModel, AutoTokenizer
 
-    from rtd.text.models import _minilm_path
+    from rtd.tracks.text.models import _minilm_path
 
     path = _minilm_path({"name": "minilm"})
     tok, enc = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path, add_pooling_layer=False).eval()

@@ -73,7 +73,7 @@ def write_tiny_bert(folder: Path) -> None:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from rtd.text.models import _minilm_path
+    from rtd.tracks.text.models import _minilm_path
 
     path = _minilm_path({"name": "minilm"})
     torch.manual_seed(0)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from rtd.analysis import clopper_pearson, linear_cka, reliability_bins
+from rtd.analysis import clopper_pearson, linear_cka
+from rtd.metrics import reliability_bins
 from rtd.metrics import expected_calibration_error
 
 

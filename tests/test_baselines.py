@@ -144,3 +144,15 @@ def test_rho_points_and_table_sort_by_rho_and_compare_with_ft():
     table = rho_table(points, 64)
     assert "| 0.1 | 7 | 1.10 | 41.0 ± 0.0 | 99.0 ± 0.0 | +1.0 |" in table
     assert "| 0.5 (`rtd`) | 32 | 1.50 | 45.0 ± 2.0 | 98.0 ± 1.0 | +5.0 |" in table
+
+
+def test_loss_weights_come_from_what_each_arm_reads():
+    """The report weights each arm's KD and AR terms by what the arm reads (no hand list of arm names)."""
+    from rtd.arms import loss_weights
+
+    params = {"lambda_kd": 0.7, "lambda_ar": 0.3}
+    expected = {"ft": (0.0, 0.0), "ft_newhead": (0.0, 0.0), "lpft": (0.0, 0.0), "lora": (0.0, 0.0), "sdft": (0.0, 0.0),
+                "l2sp": (0.0, 0.0), "aug_only": (0.0, 0.0), "kd_only": (0.7, 0.0), "ar_only": (0.0, 0.3),
+                "rtd": (0.7, 0.3), "rtd_ar": (0.7, 10.0), "rtd_rho": (0.7, 0.3)}
+    assert {name: loss_weights(arm, params, 10.0 if name == "rtd_ar" else 0.5 if name == "rtd_rho" else None)
+            for name, arm in TRAINED.items()} == expected

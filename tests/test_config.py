@@ -40,6 +40,7 @@ CASES = [
     ("seeds", [0, 1.5], "distinct integers"),
     ("wiseft.alphas", [0.0, 0.5, 1.2], "entry `1.2` must be <= 1"),
     ("wiseft.alphas", [0.0, 0.5], "must include 1"),
+    ("wiseft.alphas", [0.0, 0.25, 1.0], "`wiseft.alphas` must include 0.5 (WiSE-FT"),
     ("ft_lrs", [3e-4], "`train.lr` = 0.0001 must be one of `ft_lrs`"),
     ("ft_lrs", [1e-4, -1e-3], "must be > 0"),
     ("ft_lrs", [], "must be a non-empty list of numbers"),

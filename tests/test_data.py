@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 
 from rtd.config import validate
-from rtd.data.fonts import build_font_benchmark, discover_families, resolve_families
+from rtd.tracks.vision.fonts import build_font_benchmark, discover_families, resolve_families
 from rtd.errors import ParamError, RTDError
 from tests.helpers import default_params, tiny_params
 
 
 def test_default_params_use_disjoint_families_for_pretraining_id_and_each_ood_split():
-    from rtd.data.fonts import family_groups
+    from rtd.tracks.vision.fonts import family_groups
 
     groups = {g: set(v) for g, v in family_groups(default_params()["data"]).items()}
     assert {"pretrain.printed", "pretrain.handwriting", "pretrain.decorative"} <= set(groups)
@@ -36,7 +36,7 @@ def test_a_pretraining_family_in_a_downstream_split_is_rejected(downstream):
 
 
 def test_shortcut_marks_the_label_position_with_probability_p():
-    from rtd.data.fonts import add_shortcut
+    from rtd.tracks.vision.fonts import add_shortcut
 
     images = np.full((200, 1, 32, 32), 255, dtype=np.uint8)
     labels = np.arange(200) % 10
@@ -85,7 +85,7 @@ def test_tiny_benchmark_splits_counts_and_manifest(tiny_benchmark):
 
 def test_the_shortcut_is_in_train_only(tiny_benchmark):
     """Train carries the mark (train_clean is the same renders without it); id_val, id_test and OOD never do."""
-    from rtd.data.fonts import add_shortcut
+    from rtd.tracks.vision.fonts import add_shortcut
 
     splits, manifest = tiny_benchmark
     sc = tiny_params()["data"]["shortcut"]
@@ -127,7 +127,7 @@ def test_unknown_font_family_names_the_fix():
 
 def test_one_transform_class_makes_d_ood_of_that_class_only(tiny_benchmark):
     """The per-transform ablation (`dvc exp run -S 'ood.transforms=[blur]'`) gets D_OOD of one class."""
-    from rtd.ood.vision import generate_ood
+    from rtd.tracks.vision.ood import generate_ood
 
     splits, _ = tiny_benchmark
     train = splits["train"]
@@ -141,7 +141,7 @@ def test_one_transform_class_makes_d_ood_of_that_class_only(tiny_benchmark):
 
 def test_texture_is_the_documented_grating():
     """add_texture: pixel v -> round(v * (1 - c * (1 + sin(f (x cos t + y sin t) + phase)) / 2)), per image."""
-    from rtd.data.fonts import add_texture
+    from rtd.tracks.vision.fonts import add_texture
 
     white = np.full((3, 1, 16, 16), 255, dtype=np.uint8)
     out = add_texture(white, 0.5, (2.0, 2.0), seed=7)

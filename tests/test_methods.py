@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-from rtd.data.fonts import build_font_benchmark
+from rtd.tracks.vision.fonts import build_font_benchmark
 from rtd.data.splits import to_float
 from rtd.errors import ParamError, RTDError
 from rtd.arms import TRAINED, build_method
 from rtd.losses import activation_loss, kd_loss
 from rtd.methods import L2SP, LPFT, RTD, SDFT, AugOnly, FineTune, StepOutputs
 from rtd.models import build_classifier, predict
-from rtd.ood.vision import generate_ood
+from rtd.tracks.vision.ood import generate_ood
 from rtd.train import OODSet, TeacherCache, train
 from tests.helpers import tiny_params
 
@@ -199,7 +199,7 @@ def test_ood_copies_stay_in_range_and_keep_their_source(tiny):
 
 
 def test_pgd_stays_in_the_linf_ball_and_raises_the_loss(tiny):
-    from rtd.ood.vision import pgd_linf
+    from rtd.tracks.vision.ood import pgd_linf
 
     _, splits, teacher, _, _ = tiny
     x = to_float(splits["train"].images[:16])

@@ -66,3 +66,22 @@ def test_report_derives_the_gap_on_the_domain_mean_and_effective_robustness_from
     assert out["effective_robustness_val"] == pytest.approx(0.2)
     out = derived_metrics(run, {"slope": 0.0, "intercept": math.log(3), "n_id_val": 100})   # predicts 0.75
     assert out["effective_robustness_val"] == pytest.approx(-0.05)
+
+
+def test_ece_from_the_reliability_bins_equals_the_direct_sum():
+    """ECE is computed from the reliability bins; the direct per-bin sum (Guo et al. 2017) gives the same float."""
+    import torch
+
+    from rtd.metrics import expected_calibration_error
+
+    gen = torch.Generator().manual_seed(0)
+    logits, labels = torch.randn(500, 7, generator=gen) * 3, torch.randint(0, 7, (500,), generator=gen)
+    conf, pred = logits.double().softmax(1).max(1)
+    correct = (pred == labels).double()
+    bins = (torch.ceil(conf * 15) - 1).clamp(0, 14).long()
+    direct = torch.zeros((), dtype=torch.float64)
+    for b in range(15):
+        m = bins == b
+        if m.any():
+            direct += m.double().mean() * (correct[m].mean() - conf[m].mean()).abs()
+    assert expected_calibration_error(logits, labels, 15) == direct.item()

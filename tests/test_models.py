@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from rtd.io import set_fill_uninitialized
-from rtd.models import build_classifier, explicit_same_padding, set_train_mode
+from rtd.models import build_classifier, set_train_mode
+from rtd.tracks.vision.models import explicit_same_padding
 
 
 def test_padding_inside_the_convolutions_trains_bit_identically():

@@ -21,7 +21,7 @@ open_clip = pytest.importorskip("open_clip")
 
 
 def test_scatter_fallback_gives_group_means_with_empty_groups_zero():
-    from rtd.data.wilds_splits import install_scatter_fallback
+    from rtd.tracks.vision.wilds import install_scatter_fallback
 
     install_scatter_fallback()
     import torch_scatter
@@ -32,7 +32,7 @@ def test_scatter_fallback_gives_group_means_with_empty_groups_zero():
 
 
 def test_wilds_splits_follow_the_official_split_names(tmp_path):
-    from rtd.data.wilds_splits import build_wilds_splits
+    from rtd.tracks.vision.wilds import build_wilds_splits
 
     make_camelyon17(tmp_path)
     splits, manifest = build_wilds_splits({"dataset": "camelyon17", "wilds_root": str(tmp_path), "download": False}, 32)
@@ -43,7 +43,7 @@ def test_wilds_splits_follow_the_official_split_names(tmp_path):
 
 
 def test_iwildcam_official_metrics_through_dataset_eval(tmp_path):
-    from rtd.data.wilds_splits import build_wilds_splits, class_names, official_metrics
+    from rtd.tracks.vision.wilds import build_wilds_splits, class_names, official_metrics
 
     make_iwildcam(tmp_path)
     vision = {"dataset": "iwildcam", "wilds_root": str(tmp_path), "download": False}
@@ -59,8 +59,8 @@ def test_iwildcam_official_metrics_through_dataset_eval(tmp_path):
 
 
 def test_missing_wilds_root_and_missing_weights_give_one_clear_message(tmp_path):
-    from rtd.clip import load_clip
-    from rtd.data.wilds_splits import load_wilds
+    from rtd.tracks.vision.clip import load_clip
+    from rtd.tracks.vision.wilds import load_wilds
     from rtd.errors import RTDError
 
     with pytest.raises(RTDError, match=r"WILDS camelyon17 not found: .*camelyon17_v1.0/ lacks RELEASE_v1.0.txt, "
@@ -147,7 +147,7 @@ def test_ft_and_rtd_run_through_the_pipeline_stages_on_camelyon17(tmp_path):
     # the teacher's head is CLIP's zero-shot head: normalised prompt embedding times the logit scale
     from safetensors.torch import load_file
 
-    from rtd.clip import load_clip
+    from rtd.tracks.vision.clip import load_clip
 
     clip = load_clip(params["clip"]["model"], None)
     head = load_file(str(tmp_path / "models/teacher/model.safetensors"))["head.weight"]
@@ -182,7 +182,7 @@ def test_ft_and_rtd_run_through_the_pipeline_stages_on_camelyon17(tmp_path):
 
 
 def test_zero_shot_weights_equal_normalised_text_embeddings_times_logit_scale(tmp_path):
-    from rtd.clip import load_clip, tokenizer_for, zero_shot_weights
+    from rtd.tracks.vision.clip import load_clip, tokenizer_for, zero_shot_weights
 
     config = tmp_path / "rtd-tiny-rn.json"
     config.write_text(json.dumps(TINY_CLIP_CONFIG))
@@ -202,7 +202,7 @@ def test_zero_shot_weights_equal_normalised_text_embeddings_times_logit_scale(tm
 
 
 def test_stain_jitter_is_the_identity_at_zero_severity_and_stays_in_range():
-    from rtd.ood.vision import stain_jitter
+    from rtd.tracks.vision.ood import stain_jitter
 
     x = torch.rand(4, 3, 16, 16) * 0.9 + 0.05
     assert torch.allclose(stain_jitter(x, 0.0, 0.0), x, atol=1e-5)
@@ -255,9 +255,9 @@ def test_clip_rn50_trains_in_bf16_on_a_gpu(tmp_path):
     import time
 
     from rtd.arms import build_method
-    from rtd.data.wilds_splits import build_wilds_splits
+    from rtd.tracks.vision.wilds import build_wilds_splits
     from rtd.models import build_classifier
-    from rtd.ood.vision import generate_ood
+    from rtd.tracks.vision.ood import generate_ood
     from rtd.train import OODSet, train
 
     make_camelyon17(tmp_path, per_center_split=32)

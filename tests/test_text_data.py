@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from rtd.errors import RTDError
-from rtd.text import bible, candidates, wordnet
-from rtd.text.bible import BOOKS, GENRES, clean_verse
-from rtd.text.candidates import CANDIDATES, SPLITS, build_candidate, candidate_config
+from rtd.tracks.text import bible, candidates, wordnet
+from rtd.tracks.text.bible import BOOKS, GENRES, clean_verse
+from rtd.tracks.text.candidates import CANDIDATES, SPLITS, build_candidate, candidate_config
 
 INSTALL = "scripts/install_text_data.sh (sudo apt-get install sword-text-kjv sword-text-web diatheke wordnet-base)"
 WORDNET_ROOT = Path("/usr/share/wordnet")

@@ -1,4 +1,4 @@
-"""The language track's Llama path (rtd.text.llm) on SmolLM2-135M, and the MedNLI / PubMedQA readers.
+"""The language track's Llama path (rtd.tracks.text.llm) on SmolLM2-135M, and the MedNLI / PubMedQA readers.
 
 The SmolLM2 tests load the model once (about 20 s) and run the one training loop for one short epoch with
 LoRA and with RTD on a dozen 16-token sentences, on one torch thread (see the `smol` fixture).
@@ -17,8 +17,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from rtd.errors import RTDError  # noqa: E402
-from rtd.text import llm  # noqa: E402
-from rtd.text.medical import MEDNLI_LABELS, read_mednli, read_pubmedqa  # noqa: E402
+from rtd.tracks.text import llm  # noqa: E402
+from rtd.tracks.text.medical import MEDNLI_LABELS, read_mednli, read_pubmedqa  # noqa: E402
 
 # --- readers ----------------------------------------------------------------------------------------------
 
@@ -164,7 +164,7 @@ def smol():
     One torch thread while these tests run: with two threads on two cores shared with another process
     (`make test -n 2`, a running pipeline), OpenMP oversubscription made one LoRA epoch 145 s instead of 4 s.
     """
-    from rtd.text.models import tokenize
+    from rtd.tracks.text.models import tokenize
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from rtd.errors import RTDError
-from rtd.ood import text as T
-from rtd.ood.nltk_data import LEXNAMES, ensure_nltk_data
+from rtd.tracks.text import ood as T
+from rtd.tracks.text.nltk_data import LEXNAMES, ensure_nltk_data
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -47,7 +47,7 @@ def synonym(nltk_root) -> T.SynonymSwap:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from rtd.text.models import load_tokenizer
+    from rtd.tracks.text.models import load_tokenizer
 
     return load_tokenizer({"name": "minilm"})
 
@@ -55,7 +55,7 @@ def tokenizer():
 def tiny_classifier(vocab_size: int, num_classes: int = 3, seed: int = 0):
     from transformers import BertConfig, BertModel
 
-    from rtd.text.models import TextClassifier
+    from rtd.tracks.text.models import TextClassifier
 
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
@@ -79,7 +79,7 @@ def test_nltk_data_layout_is_complete_and_idempotent(nltk_root):
 
 
 def test_missing_wordnet_names_the_install_script(tmp_path, monkeypatch):
-    from rtd.ood import nltk_data
+    from rtd.tracks.text import nltk_data
 
     monkeypatch.setattr(nltk_data, "DEBIAN_WORDNET", tmp_path / "absent")
     with pytest.raises(RTDError, match="install_text_data.sh"):
@@ -206,7 +206,7 @@ def test_candidate_vocab_is_whole_alphabetic_words(tokenizer):
 @needs_apertium
 @needs_wordnet
 def test_generate_text_ood_returns_aligned_arrays(tokenizer, nltk_root):
-    from rtd.text.models import tokenize
+    from rtd.tracks.text.models import tokenize
 
     max_len = 32
     ids = tokenize(SENTENCES, tokenizer, max_len, 0)

@@ -5,7 +5,7 @@ import torch
 
 from rtd.data.splits import to_float
 from rtd.errors import RTDError
-from rtd.text.models import TextClassifier, split_by_length
+from rtd.tracks.text.models import TextClassifier, split_by_length
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def test_causal_activation_mask_drops_the_first_position(tiny_text_model):
 
 @pytest.mark.parametrize("name, ext", [("mednli", "jsonl"), ("pubmedqa", "json")])
 def test_paper_datasets_need_their_ood_files(tmp_path, name, ext):
-    from rtd.text.data import _paper_ood
+    from rtd.tracks.text.data import _paper_ood
 
     with pytest.raises(RTDError, match=f"{name} has no OOD split of its own: put .*ood_val.{ext}"):
         _paper_ood(name, str(tmp_path))
@@ -134,7 +134,7 @@ def test_paper_datasets_need_their_ood_files(tmp_path, name, ext):
 def test_mednli_ood_files_are_read_like_the_id_files(tmp_path):
     import json
 
-    from rtd.text.data import _paper_ood
+    from rtd.tracks.text.data import _paper_ood
 
     rows = [{"sentence1": "BP 120/80.", "sentence2": "Normotensive.", "gold_label": "entailment", "pairID": "a"},
             {"sentence1": "No fever.", "sentence2": "Febrile.", "gold_label": "contradiction", "pairID": "b"}]
@@ -148,7 +148,7 @@ def test_mednli_ood_files_are_read_like_the_id_files(tmp_path):
 def test_text_shards_from_a_candidate(tmp_path):
     from tests.helpers import tiny_params, write_tiny_bert
 
-    from rtd.text.data import build_text_splits
+    from rtd.tracks.text.data import build_text_splits
 
     write_tiny_bert(tmp_path / "bert")
     cfg = tiny_params()["text"]["data"]

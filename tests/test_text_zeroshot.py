@@ -1,4 +1,4 @@
-"""The zero-shot text head (rtd.text.zeroshot): prompt ensembles, cosine logits, the scale, WordNet prompts."""
+"""The zero-shot text head (rtd.tracks.text.zeroshot): prompt ensembles, cosine logits, the scale, WordNet prompts."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from rtd.errors import RTDError
-from rtd.text.zeroshot import class_embeddings, encode_prompts, fit_scale, supersense_prompts, zeroshot_logits
+from rtd.tracks.text.zeroshot import class_embeddings, encode_prompts, fit_scale, supersense_prompts, zeroshot_logits
 
 # a tiny "encoder": each text has a fixed 2-d feature
 TINY = {"a": [1.0, 0.0], "b": [0.0, 2.0], "c": [3.0, 4.0], "x": [2.0, 0.0], "y": [0.0, -5.0]}
@@ -48,7 +48,7 @@ def test_a_class_without_prompts_is_an_error():
 
 
 def test_supersense_prompts_come_from_wordnet():
-    from rtd.text.wordnet import read_synsets
+    from rtd.tracks.text.wordnet import read_synsets
 
     synsets = read_synsets()
     prompts = supersense_prompts("noun.animal", synsets)
@@ -63,7 +63,7 @@ def test_supersense_prompts_come_from_wordnet():
 # --- the pipeline's use: class selection on id_val, the leetspeak nuisance, the teacher's head ---------------------
 
 def test_select_classes_keeps_the_best_recall_on_id_val_in_class_order():
-    from rtd.text.zeroshot import select_classes
+    from rtd.tracks.text.zeroshot import select_classes
 
     emb = torch.eye(3)
     # class 0: 2/2 right; class 1: 1/2 right (one predicted as 2); class 2: 2/2 right -> keep 0 and 2
@@ -81,7 +81,7 @@ def test_select_classes_keeps_the_best_recall_on_id_val_in_class_order():
 def test_supersense_pool_counts_synsets_with_examples():
     from types import SimpleNamespace
 
-    from rtd.text.zeroshot import supersense_pool
+    from rtd.tracks.text.zeroshot import supersense_pool
 
     syn = [SimpleNamespace(lexname="noun.time", examples=("x",))] * 3 + \
           [SimpleNamespace(lexname="noun.act", examples=("x",))] * 2 + \
@@ -93,8 +93,8 @@ def test_supersense_pool_counts_synsets_with_examples():
 def test_leetspeak_only_on_the_id_splits():
     import numpy as np
 
-    from rtd.text.candidates import TextSplit
-    from rtd.text.data import apply_nuisance, leetspeak
+    from rtd.tracks.text.candidates import TextSplit
+    from rtd.tracks.text.data import apply_nuisance, leetspeak
 
     assert leetspeak("Seasons Of Time") == "53450n5 0f t1m3"
 
@@ -115,8 +115,8 @@ def test_leetspeak_only_on_the_id_splits():
 def test_restrict_classes_relabels_and_keeps_the_rest():
     import numpy as np
 
-    from rtd.text.candidates import TextSplit
-    from rtd.text.data import restrict_classes
+    from rtd.tracks.text.candidates import TextSplit
+    from rtd.tracks.text.data import restrict_classes
 
     s = TextSplit(["a", "b", "c", "d"], np.array([0, 2, 1, 2]), np.array([0, 1, 0, 1]), ["x", "y"],
                   np.array([0, 5, 2, 5]), ["i0", "i1", "i2", "i3"])
@@ -134,8 +134,8 @@ def test_the_zero_shot_selection_never_reads_the_ood_splits(tmp_path, monkeypatc
 
     from tests.helpers import write_tiny_bert
 
-    import rtd.text.candidates as candidates
-    from rtd.text.data import _zeroshot_candidate
+    import rtd.tracks.text.candidates as candidates
+    from rtd.tracks.text.data import _zeroshot_candidate
 
     write_tiny_bert(tmp_path / "bert")
     spec = {"name": "minilm", "num_classes": 3, "path": str(tmp_path / "bert")}
@@ -160,9 +160,9 @@ def test_the_zero_shot_selection_never_reads_the_ood_splits(tmp_path, monkeypatc
 
 
 def test_wordnet_zeroshot_head_is_scale_times_the_class_embeddings():
-    from rtd.text.zeroshot import wordnet_zeroshot_head
+    from rtd.tracks.text.zeroshot import wordnet_zeroshot_head
 
-    from rtd.text.wordnet import read_synsets
+    from rtd.tracks.text.wordnet import read_synsets
 
     def lengths(texts: list[str]) -> torch.Tensor:   # a deterministic 2-d "encoder" of any text
         return torch.tensor([[float(len(t)), 1.0 + t.count("e")] for t in texts])

@@ -3,7 +3,8 @@ import pytest
 
 from rtd.config import validate
 from rtd.errors import ParamError
-from rtd.tracks import TEXT_OVERRIDES, for_track, track_key, track_path
+from rtd.tracks import for_track, track_key, track_path
+from rtd.tracks.text import OVERRIDES as TEXT_OVERRIDES
 from tests.helpers import default_params
 
 
@@ -51,7 +52,7 @@ def test_text_stages_declare_text_sections_and_shared_weights():
     assert "train" not in rtd["params"] and "ar_layer" not in rtd["params"]
     assert all(not d.startswith(("data/vision", "models/teacher")) for d in rtd["deps"])
     assert stages["text_train_ft"]["matrix"]["lr"] == "${text.ft_lrs}"
-    assert "src/rtd/ood/text.py" in stages["text_ood"]["deps"]   # the ood stage's import closure serves both tracks
+    assert "src/rtd/tracks/text/ood.py" in stages["text_ood"]["deps"]   # the ood stage's import closure serves both tracks
     assert "reports/text/eval/rtd.json" in stages["report"]["deps"]
 
 

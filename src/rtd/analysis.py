@@ -37,29 +37,14 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
-def reliability_bins(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> list[dict]:
-    """Per equal-width confidence bin (as in ``metrics.expected_calibration_error``): count, accuracy, confidence."""
-    probs = logits.double().softmax(dim=1)
-    conf, pred = probs.max(dim=1)
-    correct = (pred == labels).double()
-    bins = (torch.ceil(conf * n_bins) - 1).clamp(0, n_bins - 1).long()
-    out = []
-    for b in range(n_bins):
-        mask = bins == b
-        n = int(mask.sum())
-        out.append({"lo": b / n_bins, "hi": (b + 1) / n_bins, "count": n,
-                    "acc": float(correct[mask].mean()) if n else None, "conf": float(conf[mask].mean()) if n else None})
-    return out
-
-
 def _flat(out, mask: torch.Tensor | None) -> torch.Tensor:
     """A hooked module's output as (N, d): a transformer layer's token states (N, L, d) are mean-pooled over the mask."""
     if isinstance(out, tuple):
         out = out[0]
     if mask is not None and out.dim() == 3:
-        from .text.models import _masked_mean
+        from .models import masked_mean
 
-        out = _masked_mean(out, mask)
+        out = masked_mean(out, mask)
     return out.flatten(1).float().cpu()
 
 

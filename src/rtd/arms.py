@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import ParamError
+from .tracks import BASE
 from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, Method, RTD
 
 MODEL_PARAMS = ("teacher.backbone", "vision.dataset", "clip", "train.device")   # what ``models.backbone_spec`` reads
@@ -54,7 +55,15 @@ DERIVED = {
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
     "wiseft_rtd": "WiSE-FT (θ_T → RTD)",
 }
-ALL = ("teacher", *TRAINED, *DERIVED)
+
+
+def loss_weights(arm: Arm, params: dict, variant=None) -> tuple[float, float]:
+    """The (λ_KD, λ_AR) that weight an arm's KD and AR terms, from what it reads: its swept value where it sweeps one,
+    the params value where it reads the key, else 0 (the term is off)."""
+    def weight(key: str) -> float:
+        return variant if arm.variant == key else params[key] if key in arm.reads else 0.0
+
+    return weight("lambda_kd"), weight("lambda_ar")
 
 
 def variant_values(arm: Arm, params: dict) -> list:
@@ -62,7 +71,7 @@ def variant_values(arm: Arm, params: dict) -> list:
     return list(params[arm.sweep]) if arm.sweep else [None]
 
 
-def run_dir(arm: str, seed: int, variant=None, track: str = "vision") -> str:
+def run_dir(arm: str, seed: int, variant=None, track: str = BASE) -> str:
     """Where one training run's model and stats live (`models/[text/]<arm>[/<variant>]/seed<k>`)."""
     from .tracks import track_path
 
@@ -71,7 +80,7 @@ def run_dir(arm: str, seed: int, variant=None, track: str = "vision") -> str:
     return track_path(f"models/{arm}{sub}/seed{seed}", track)
 
 
-def log_path(arm: str, seed: int, variant=None, track: str = "vision") -> str:
+def log_path(arm: str, seed: int, variant=None, track: str = BASE) -> str:
     """The run's training log (`reports/[text/]train/<arm>[/<variant>]/seed<k>.tsv`)."""
     from .tracks import track_path
 
@@ -134,7 +143,7 @@ def best_variant(scores: dict) -> object:
     return max(scores, key=lambda v: (sum(scores[v]) / len(scores[v]), -list(scores).index(v)))
 
 
-def tuned_ft_lr(params: dict, track: str = "vision") -> object:
+def tuned_ft_lr(params: dict, track: str = BASE) -> object:
     """FT's learning rate chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
     from .io import read_json
 

@@ -11,16 +11,11 @@ import yaml
 
 from .errors import ParamError
 
-TRACKS = ("vision", "text")   # both run in `dvc repro`; `track` names the one results.md leads with
 # report rows; src/rtd/arms.py defines them (a test keeps the two in step)
 METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
            "rtd", "rtd_ar", "rtd_rho", "wiseft_rtd")
-OOD_TRANSFORMS = ("blur", "color", "jpeg", "motion", "noise", "pgd", "stain")
 BN_POLICIES = ("frozen", "train")
-BACKBONES = ("efficientnet-lite0", "clip")
-DATASETS = ("fonts", "camelyon17", "iwildcam")
-CLIP_HEADS = ("zeroshot", "probe")
-TEACHER_HEADS = ("pretrained", "probe")   # fonts: the `pretrain` model's own head, or a probe fit on ID train
+WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 SEED_MAX = 2**32 - 1          # numpy's seed range
 
 
@@ -190,9 +185,11 @@ def validate(params: Any) -> None:
     """Check every key the pipeline reads; the first problem raises ParamError."""
     if not isinstance(params, dict):
         raise ParamError("params.yaml must be a mapping of keys to values")
+    from .tracks import available_tracks
+
     _READ.clear()
-    track = _choice(params, "track", TRACKS)
-    if track not in _name_list(params, "tracks", allowed=TRACKS):
+    track = _choice(params, "track", available_tracks())
+    if track not in _name_list(params, "tracks", allowed=available_tracks()):
         raise ParamError(f"params.yaml: `track` = {track!r} (the track results.md leads with) is not in `tracks` = "
                          f"{_get(params, 'tracks')!r}: add it there, or choose one of them")
     _name_list(params, "methods", allowed=METHODS)
@@ -214,121 +211,39 @@ def validate(params: Any) -> None:
     _number(params, "sdft.temperature", lo=0, lo_open=True)
     _number(params, "l2sp.alpha", lo=0)
 
-    _number(params, "data.seed", lo=0, hi=SEED_MAX, integer=True)
-    _number(params, "data.image_size", lo=16, integer=True)
-    _name_list(params, "data.font_dirs")
-    _range(params, "data.render.scale", lo=0.05, hi=1.0)
-    _number(params, "data.render.shift", lo=0, hi=0.5)
-    _number(params, "data.render.rotation", lo=0, hi=180)
-    _range(params, "data.render.stroke", lo=0)
-    from .data.fonts import DOWNSTREAM_GROUPS, PRETRAIN_GROUPS
-
-    groups = {g: _name_list(params, f"data.{g}") for g in DOWNSTREAM_GROUPS}
-    groups.update({f"pretrain.{g}": _name_list(params, f"data.pretrain.{g}") for g in PRETRAIN_GROUPS})
-    seen: dict[str, str] = {}
-    for group, names in groups.items():
-        for name in names:
-            if name in seen:
-                raise ParamError(f"params.yaml: font family {name!r} is in both `data.{seen[name]}` and `data.{group}`; "
-                                 "pretraining, ID and each OOD split must use disjoint families")
-            seen[name] = group
-    for split in ("train", "id_val", "id_test", "handwriting_val", "handwriting_test", "decorative"):
-        _number(params, f"data.renders_per_digit.{split}", lo=1, integer=True)
-    for group in (*PRETRAIN_GROUPS, "val"):
-        _number(params, f"data.pretrain.renders_per_digit.{group}", lo=1, integer=True)
-    _number(params, "data.id_texture.contrast", lo=0, hi=1)
-    _range(params, "data.id_texture.cycles", lo=0.01)
-    _number(params, "data.shortcut.p", lo=0, hi=1)
-    _number(params, "data.shortcut.size", lo=1, integer=True)
-    if not isinstance(_get(params, "data.sklearn_digits"), bool):
-        raise ParamError("params.yaml: `data.sklearn_digits` must be true or false")
-
-    _number(params, "ood.seed", lo=0, hi=SEED_MAX, integer=True)
-    _number(params, "ood.copies_per_image", lo=1, integer=True)
-    _name_list(params, "ood.transforms", allowed=OOD_TRANSFORMS)
-    _number(params, "ood.blur.kernel_size", lo=3, integer=True)
-    if _get(params, "ood.blur.kernel_size") % 2 == 0:
-        raise ParamError("params.yaml: `ood.blur.kernel_size` must be odd")
-    _range(params, "ood.blur.sigma", lo=0.01)
-    for k in ("brightness", "contrast", "saturation"):
-        _number(params, f"ood.color.{k}", lo=0)
-    _number(params, "ood.color.hue", lo=0, hi=0.5)
-    _range(params, "ood.jpeg.quality", lo=1, hi=100)
-    _number(params, "ood.motion.kernel_size", lo=3, integer=True)
-    if _get(params, "ood.motion.kernel_size") % 2 == 0:
-        raise ParamError("params.yaml: `ood.motion.kernel_size` must be odd")
-    _number(params, "ood.motion.angle", lo=0, hi=180)
-    _number(params, "ood.motion.direction", lo=0, hi=1)
-    _number(params, "ood.noise.std", lo=0)
-    _number(params, "ood.stain.sigma", lo=0, hi=1)
-    _number(params, "ood.stain.bias", lo=0, hi=1)
-    _number(params, "ood.pgd.epsilon", lo=0, hi=1)
-    _number(params, "ood.pgd.steps", lo=1, integer=True)
-    _number(params, "ood.pgd.step_size", lo=0, lo_open=True)
-    _number(params, "ood.batch_size", lo=1, integer=True)
-
-    _choice(params, "teacher.backbone", BACKBONES)
-    _choice(params, "teacher.head", TEACHER_HEADS)
-    _number_list(params, "erosion.candidates", lo=0, hi=1)
-    inits = _name_list(params, "erosion.inits", allowed=("teacher", "new_head"))
-    if "teacher" not in inits:
-        raise ParamError("params.yaml: `erosion.inits` must include teacher (the default is chosen on FT from θ_T)")
-    _number_list(params, "erosion.lrs", lo=0, lo_open=True)
-    seeds = _get(params, "erosion.seeds")
-    if not isinstance(seeds, list) or len(seeds) < 2 or any(isinstance(s, bool) or not isinstance(s, int)
-                                                            or not 0 <= s <= SEED_MAX for s in seeds) \
-            or len(set(seeds)) != len(seeds):
-        raise ParamError("params.yaml: `erosion.seeds` must be two or more distinct integers in [0, 2**32 - 1], "
-                         f"got {seeds!r}")
-    alphas = _number_list(params, "erosion.alphas", lo=0, hi=1)
-    if 0.0 not in alphas or 1.0 not in alphas:
-        raise ParamError("params.yaml: `erosion.alphas` must include 0 and 1 (θ_T and the fine-tuned model)")
-    if len(_number_list(params, "erosion.trend_fractions", lo=0, lo_open=True, hi=1)) < 2:
-        raise ParamError("params.yaml: `erosion.trend_fractions` needs two or more shares (a trend is a line)")
-    _number(params, "erosion.min_drop", lo=0, hi=1)
-    _number(params, "erosion.seed", lo=0, hi=SEED_MAX, integer=True)
-    _number(params, "pretrain.seed", lo=0, hi=SEED_MAX, integer=True)
-    _number(params, "pretrain.epochs", lo=1, integer=True)
-    _number(params, "pretrain.lr", lo=0, lo_open=True)
-    _number(params, "pretrain.batch_size", lo=1, integer=True)
-    _number(params, "pretrain.warmup_steps", lo=0, integer=True)
-    dataset = _choice(params, "vision.dataset", DATASETS)
-    if not isinstance(_get(params, "vision.wilds_root"), str) or not isinstance(_get(params, "vision.download"), bool):
-        raise ParamError("params.yaml: `vision.wilds_root` must be a folder and `vision.download` true or false")
-    if (dataset == "fonts") != (_get(params, "teacher.backbone") == "efficientnet-lite0"):
-        raise ParamError(f"params.yaml: `vision.dataset` = {dataset!r} needs `teacher.backbone` = "
-                         f"{'efficientnet-lite0' if dataset == 'fonts' else 'clip'} (the embedded benchmark runs on "
-                         "EfficientNet-Lite0; WILDS on CLIP). Select the paper configuration with its profile: "
-                         "see README, Paper configuration")
-    for key in ("clip.model", "clip.cache_dir"):
-        if not isinstance(_get(params, key), str) or not _get(params, key):
-            raise ParamError(f"params.yaml: `{key}` must be a non-empty string")
-    if _get(params, "clip.pretrained") is not None and not isinstance(_get(params, "clip.pretrained"), str):
-        raise ParamError("params.yaml: `clip.pretrained` must be an open_clip tag, a checkpoint path or null")
-    _choice(params, "clip.head", CLIP_HEADS)
-    classnames = _get(params, "clip.classnames", whole=True)
-    if not isinstance(classnames, dict) or any(k not in DATASETS or not isinstance(v, list) or not v
-                                               or not all(isinstance(n, str) for n in v) for k, v in classnames.items()):
-        raise ParamError("params.yaml: `clip.classnames` must map a WILDS dataset (camelyon17, iwildcam) to its list of "
-                         f"class names for the zero-shot prompts, got {classnames!r}")
-    templates = _name_list(params, "clip.templates")
-    if not all("{}" in t for t in templates):
-        raise ParamError("params.yaml: every `clip.templates` entry must contain {} for the class name")
-
-
     _number(params, "eval.ece_bins", lo=1, integer=True)
     _number(params, "eval.batch_size", lo=1, integer=True)
-    _track_sections(params)
-    if dataset == "fonts":   # the ID training set's size is known before it is rendered
-        check_schedule(len(groups["printed"]) * 10 * _get(params, "data.renders_per_digit.train"), _get(params, "train"))
-    _validate_text(params)
+    from .tracks import available_tracks, get_track
+
+    for name in available_tracks():   # each track checks its own keys (rtd/tracks/<name>/__init__.py)
+        get_track(name).validate(params)
+
+
+def track_sections(params: dict, section: str | None = None) -> None:
+    """Check a track's copy of the per-track sections (``params`` as ``tracks.for_track`` gives them); errors name
+    the keys as written in params.yaml, under ``section`` (None: the top level)."""
+    if section is None:
+        _track_sections(params)
+        return
+    _READ_PREFIX[0] = f"{section}."
+    try:
+        _track_sections(params)
+    except ParamError as exc:   # name the key as the user writes it: <section>.<key>
+        raise ParamError(str(exc).replace(f"params.yaml: `{section}.", "params.yaml: `", 1)
+                         .replace("params.yaml: `", f"params.yaml: `{section}.", 1)) from exc
+    finally:
+        _READ_PREFIX[0] = ""
+
 
 def _track_sections(params: dict) -> None:
-    """The sections each track has its own copy of (``tracks.TEXT_OVERRIDES``), checked the same way."""
+    """The sections each track has its own copy of (``Track.overrides``), checked the same way."""
     _number_list(params, "wiseft.alphas", lo=0, hi=1)
     for end in (0.0, 1.0):
         if end not in _get(params, "wiseft.alphas"):
             raise ParamError(f"params.yaml: `wiseft.alphas` must include {end:g} (the endpoints θ_T and the fine-tuned model)")
+    if WISEFT_FIXED_ALPHA not in _get(params, "wiseft.alphas"):
+        raise ParamError(f"params.yaml: `wiseft.alphas` must include {WISEFT_FIXED_ALPHA} (WiSE-FT's fixed mix, reported "
+                         "as its own row as in Wortsman et al. 2022), e.g. [0.0, 0.1, ..., 1.0]")
     layer = _get(params, "ar_layer")
     if not isinstance(layer, str) or not layer:
         raise ParamError("params.yaml: `ar_layer` must be `pooled` or a backbone module name such as `_blocks.10`")
@@ -384,64 +299,3 @@ def _track_sections(params: dict) -> None:
     if perplexity >= sample:
         raise ParamError(f"params.yaml: `analysis.tsne_perplexity` = {perplexity} must be smaller than the t-SNE sample "
                          f"(analysis.n_id + analysis.n_ood = {sample}); t-SNE perplexities are usually 5-50")
-
-
-TEXT_TRANSFORMS = ("synonym", "backtranslate", "jargon", "hotflip")
-
-
-def _validate_text(params: dict) -> None:
-    """The language track's section `text`: its data and LLM settings, then its copies of the shared sections."""
-    from .text.data import DATASETS
-    from .tracks import for_track
-
-    if not isinstance(_get(params, "text"), dict):
-        raise ParamError("params.yaml: `text` must be a mapping (the language track's settings)")
-    _choice(params, "text.data.dataset", DATASETS)
-    _number(params, "text.data.seed", lo=0, hi=SEED_MAX, integer=True)
-    _number(params, "text.data.max_len", lo=8, hi=4096, integer=True)
-    if not isinstance(_get(params, "text.data.root"), str) or not isinstance(_get(params, "text.data.candidate", whole=True), dict):
-        raise ParamError("params.yaml: `text.data.root` must be a folder and `text.data.candidate` a mapping ({} for defaults)")
-    for key in ("text.llm.model", "text.llm.cache_dir"):
-        if not isinstance(_get(params, key), str) or not _get(params, key):
-            raise ParamError(f"params.yaml: `{key}` must be a non-empty string")
-    if _get(params, "text.llm.gguf_file") is not None and not isinstance(_get(params, "text.llm.gguf_file"), str):
-        raise ParamError("params.yaml: `text.llm.gguf_file` must be a file name or null")
-    _choice(params, "text.llm.dtype", ("fp32", "bf16"))
-    if not isinstance(_get(params, "text.llm.gradient_checkpointing"), bool):
-        raise ParamError("params.yaml: `text.llm.gradient_checkpointing` must be true or false")
-    _choice(params, "text.teacher.backbone", ("minilm", "llm"))
-    _choice(params, "text.teacher.head", ("probe", "zeroshot"))
-    from .text.data import NUISANCES
-
-    _choice(params, "text.data.nuisance", NUISANCES)
-    top_k = _number(params, "text.data.zeroshot_top_k", lo=0, integer=True)
-    wordnet = _get(params, "text.data.dataset") == "wordnet"
-    if top_k and (top_k < 2 or not wordnet):
-        raise ParamError(f"params.yaml: `text.data.zeroshot_top_k` = {top_k} keeps the k WordNet supersenses the "
-                         "zero-shot teacher handles best: it needs `text.data.dataset: wordnet` and k >= 2 (0: off)")
-    if _get(params, "text.teacher.head") == "zeroshot" and not (wordnet and _get(params, "text.teacher.backbone") == "minilm"):
-        raise ParamError("params.yaml: `text.teacher.head: zeroshot` builds its prompts from WordNet supersenses with "
-                         "the MiniLM sentence encoder: it needs `text.data.dataset: wordnet` and "
-                         "`text.teacher.backbone: minilm` (else use `text.teacher.head: probe`)")
-    if _get(params, "text.teacher.path") is not None and not isinstance(_get(params, "text.teacher.path"), str):
-        raise ParamError("params.yaml: `text.teacher.path` must be a folder (a BERT-style encoder and its tokenizer) or null")
-    _number(params, "text.ood.seed", lo=0, hi=SEED_MAX, integer=True)
-    _number(params, "text.ood.copies_per_example", lo=1, integer=True)
-    _name_list(params, "text.ood.transforms", allowed=TEXT_TRANSFORMS)
-    _number(params, "text.ood.synonym.fraction", lo=0, lo_open=True, hi=1)
-    _choice(params, "text.ood.backtranslate.engine", ("apertium", "marian"))
-    _number(params, "text.ood.jargon.rate", lo=0, lo_open=True, hi=1)
-    vocab = _get(params, "text.ood.jargon.vocabulary", whole=True)
-    if not vocab or not isinstance(vocab, (list, dict)):
-        raise ParamError("params.yaml: `text.ood.jargon.vocabulary` must be a non-empty list of terms or a mapping "
-                         "word -> list of jargon synonyms")
-    _number(params, "text.ood.hotflip.swaps", lo=1, integer=True)
-    _number(params, "text.ood.hotflip.batch_size", lo=1, integer=True)
-    _READ_PREFIX[0] = "text."
-    try:
-        _track_sections(for_track(params, "text"))
-    except ParamError as exc:   # name the key as the user writes it: text.<key>
-        raise ParamError(str(exc).replace("params.yaml: `text.", "params.yaml: `", 1)
-                         .replace("params.yaml: `", "params.yaml: `text.", 1)) from exc
-    finally:
-        _READ_PREFIX[0] = ""

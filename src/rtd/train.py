@@ -38,15 +38,16 @@ class TeacherCache:
 CACHE_PARTS = ("id_logits", "ood_logits", "id_act", "ood_act")
 
 
-def cache_path(part: str, track: str = "vision") -> str:
-    from .tracks import track_path
+def cache_path(part: str, track: str | None = None) -> str:
+    from .tracks import BASE, track_path
 
-    return track_path(f"data/vision/cache/{part}.safetensors", track)
+    return track_path(f"data/vision/cache/{part}.safetensors", track or BASE)
 
 
-def load_cache(parts: tuple[str, ...], ar_layer: str, track: str = "vision") -> TeacherCache:
+def load_cache(parts: tuple[str, ...], ar_layer: str, track: str | None = None) -> TeacherCache:
     """The cached teacher outputs named in ``parts``; activations must be at ``ar_layer``."""
     from .io import load_arrays, shard_metadata
+    from .tracks import BASE, stage_name
 
     cache = TeacherCache()
     for part in parts:
@@ -55,7 +56,7 @@ def load_cache(parts: tuple[str, ...], ar_layer: str, track: str = "vision") -> 
         held = shard_metadata(path).get("ar_layer")
         if part.endswith("_act") and held != ar_layer:
             raise RTDError(f"the teacher cache {path} holds layer {held!r} but `ar_layer` is {ar_layer!r}: "
-                           f"run `dvc repro {'cache' if track == 'vision' else track + '_cache'}`")
+                           f"run `dvc repro {stage_name('cache', track or BASE)}`")
         setattr(cache, part, torch.as_tensor(arrays[part]))
     return cache
 

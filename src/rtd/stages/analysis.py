@@ -31,16 +31,17 @@ def main(argv: list[str] | None = None) -> None:
     from sklearn.manifold import TSNE
     from tqdm import tqdm
 
-    from ..analysis import layer_activations, linear_cka, reliability_bins
+    from ..analysis import layer_activations, linear_cka
+    from ..metrics import reliability_bins
     from ..arms import TRAINED, run_dir
     from ..evaluate import rounded
     from ..io import seed_everything, write_json
     from ..errors import ParamError
     from ..models import backbone_spec, check_layer, load_model, predict
     from ..data.splits import load_split
-    from ..tracks import track_path as P
+    from ..tracks import get_track, track_path as P
 
-    ap, ep, backbone = params["analysis"], params["eval"], backbone_spec(params)
+    ap, ep, backbone = params["analysis"], params["eval"], backbone_spec(params, track)
     seed_everything(ap["seed"], params["num_threads"])
     seed = params["seeds"][0]
     models = {"teacher": P("models/teacher", track)}
@@ -83,10 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     labels = np.concatenate([inputs["id"][1], inputs["ood"][1]])
     domains = np.concatenate([np.zeros(len(inputs["id"][1]), dtype=np.int64), inputs["ood"][2] + 1])
     tsne.update(labels=labels.tolist(), domains=domains.tolist())
-    if track == "text":
-        from ..io import read_json
-
-        tsne["class_names"] = read_json(P("data/vision/manifest.json", track))["classes"]
+    tsne.update(get_track(track).tsne_extra(params))
     for name in TSNE_MODELS:
         feats = np.concatenate([acts[name]["id"]["pooled"], acts[name]["ood"]["pooled"]]).astype(np.float64)
         emb = TSNE(n_components=2, perplexity=ap["tsne_perplexity"], init="pca", random_state=ap["seed"],

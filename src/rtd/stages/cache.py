@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
 
     tp, layer = params["teacher"], params["ar_layer"]
     seed_everything(0, params["num_threads"])
-    teacher = load_model(P("models/teacher/model.safetensors", track), backbone_spec(params))
+    teacher = load_model(P("models/teacher/model.safetensors", track), backbone_spec(params, track))
     check_layer(teacher, layer)
     train = load_split(P("data/vision/train.safetensors", track))
     ood = load_arrays(P("data/vision/ood/train_ood.safetensors", track))

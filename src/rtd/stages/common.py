@@ -13,11 +13,9 @@ os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 def track_params(track: str) -> dict:
     """The validated params as the stages of ``track`` read them (``tracks.for_track``)."""
     from ..config import load_params
-    from ..errors import ParamError
-    from ..tracks import TRACKS, for_track
+    from ..tracks import for_track, get_track
 
-    if track not in TRACKS:
-        raise ParamError(f"unknown track {track!r}; choose one of {', '.join(TRACKS)}")
+    get_track(track)   # an unknown track: one clear error before params are read
     return for_track(load_params(), track)
 
 
@@ -25,8 +23,10 @@ def track_arg(argv: list[str] | None, description: str, **extra) -> "argparse.Na
     """Parse ``--track`` (default vision) and the stage's own options ``extra`` = {flag: argparse kwargs}."""
     import argparse
 
+    from ..tracks import BASE
+
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--track", default="vision", help="vision (default) or text")
+    parser.add_argument("--track", default=BASE, help=f"a track under rtd/tracks/ (default {BASE})")
     for flag, kwargs in extra.items():
         parser.add_argument(flag, **kwargs)
     return parser.parse_args(argv)

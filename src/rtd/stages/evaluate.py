@@ -23,9 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     from ..evaluate import evaluate_splits, load_eval_splits, rounded
     from ..io import read_json, seed_everything, write_json
     from ..models import backbone_spec, load_model
-    from ..tracks import track_path as P
+    from ..tracks import get_track, track_path as P
 
-    ep, backbone = params["eval"], backbone_spec(params)
+    ep, backbone = params["eval"], backbone_spec(params, track)
+    official = get_track(track).official_metrics(params)
     seed_everything(0, params["num_threads"])
     splits = load_eval_splits(track)
     if arm == "teacher":
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         model = load_model(f"{path}/model.safetensors", backbone)
         m = evaluate_splits(model, splits["id_test"], splits["ood_val"], splits["ood_test"], ep["batch_size"],
                             ep["ece_bins"], id_val=splits["id_val"],
-                            vision=params["vision"] if track == "vision" else None)
+                            official=official)
         if arm == "teacher":
             # only the probe (head) is trained, by L-BFGS on cached features, not by SGD steps
             m.update(trainable_params=sum(p.numel() for p in model.head.parameters()), flops_per_step=None)

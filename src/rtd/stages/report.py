@@ -15,15 +15,14 @@ def _check_pipeline(params: dict, track: str, methods: list[str]) -> None:
 
     from ..arms import TRAINED
     from ..errors import ParamError
-    from ..tracks import track_key
+    from ..tracks import stage_name, track_key
 
     if not Path("dvc.yaml").is_file():
         return
     stages = yaml.safe_load(Path("dvc.yaml").read_text()).get("stages", {})
-    prefix = "" if track == "vision" else f"{track}_"
     for m in methods:
         arm = TRAINED.get(m)
-        if arm is not None and arm.sweep is not None and f"{prefix}evaluate_{m}" not in stages:
+        if arm is not None and arm.sweep is not None and stage_name(f"evaluate_{m}", track) not in stages:
             raise ParamError(f"`{track_key(arm.sweep, track)}` = {params[arm.sweep]} but dvc.yaml has no stages for arm "
                              f"{m}: regenerate it (`PYTHONPATH=src python -m rtd.dvcgen`), then run `dvc repro`")
 
@@ -33,20 +32,20 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     from ..figures import write_all
     from ..io import read_json
     from ..report import build_metrics, loss_logs, method_runs, results_markdown, rho_points, switched_off
-    from ..tracks import for_track, track_path
+    from ..tracks import BASE, for_track, get_track, track_path
 
-    params = for_track(params, track)
+    params, study = for_track(params, track), get_track(track).has_erosion_study
     methods = [m for m in params["methods"] if not switched_off(m, params)]
     _check_pipeline(params, track, methods)
     files = {"ft_tuned": "ft", "wiseft_ft": "wiseft_ft", "wiseft_rtd": "wiseft_rtd"}
     names = {"teacher", *(files.get(m, m) for m in methods)}
     evals = {m: read_json(track_path(f"reports/eval/{m}.json", track)) for m in sorted(names)}
     rows = method_runs(methods, evals, params)
-    # effective robustness needs a trend of ID-only models: the erosion study's (vision); the text track has none yet
-    trend = read_json("reports/erosion.json")["trend"] if track == "vision" else None
+    # effective robustness needs a trend of ID-only models: the erosion study's, where the track has one
+    trend = read_json(track_path("reports/erosion.json", track))["trend"] if study else None
     part = build_metrics(track, rows, trend)
     metrics[track] = part[track]
-    metrics["significance" if track == "vision" else f"significance_{track}"] = part["significance"]
+    metrics["significance" if track == BASE else f"significance_{track}"] = part["significance"]
     logs, lams = loss_logs(rows, params, track)
     weights = {"lambda_kd": params["lambda_kd"], "temperature": params["temperature"],
                "kd_scale_t2": params["kd_scale_t2"], "l2sp_alpha": params["l2sp"]["alpha"], "arms": lams,
@@ -55,7 +54,7 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     figures = write_all(rows, evals, analysis, logs, rho_points(metrics[track], rows, params["rho"]),
                         out_dir=track_path("reports/figures", track))
     page = results_markdown(track, {**part, track: metrics[track]}, rows, logs, weights, cka=analysis["cka"], figures=figures)
-    if track != "vision" and "ft" in evals:   # no erosion study in this track: the check from the table's own runs
+    if not study and "ft" in evals:   # no erosion study in this track: the check from the table's own runs
         from ..erosion_check import erosion_check, erosion_check_markdown
 
         check = metrics[f"erosion_{track}"] = erosion_check(evals["ft"], evals["teacher"], rows.get("ft_tuned", {}).get("variant"))
@@ -67,22 +66,23 @@ def main() -> None:
     from ..config import load_params
     from ..evaluate import rounded
     from ..io import write_json, write_text
-    from ..tracks import TRACKS
+    from ..tracks import BASE, for_track, get_track, track_path
 
     params = load_params()
     metrics: dict = {}
-    order = [t for t in TRACKS if t in params["tracks"]]
-    order = [params["track"]] * (params["track"] in order) + [t for t in order if t != params["track"]]
+    order = [params["track"]] + [t for t in params["tracks"] if t != params["track"]]
     pages = [_track(params, track, metrics) for track in order]
-    if "vision" in order:   # the erosion study (stage `erosion`): its headline numbers and a link to its page
+    for track in (t for t in order if get_track(t).has_erosion_study):   # the erosion study: headline, link
         from ..io import read_json
         from ..report import erosion_headline
 
-        head = metrics["erosion"] = erosion_headline(read_json("reports/erosion.json"), params["data"]["shortcut"]["p"])
+        study = read_json(track_path("reports/erosion.json", track))
+        head = erosion_headline(study, for_track(params, track)["data"]["shortcut"]["p"])
+        metrics["erosion" if track == BASE else f"erosion_{track}"] = head
         gate = ("the default `data.shortcut.p` = {default_p} is the candidate the study selects on ood_val."
                 if head["default_is_selected"] else "**the default `data.shortcut.p` = {default_p} is not the "
                 "candidate the study selects on ood_val (p = {selected})**: set `data.shortcut.p: {selected}`.")
-        pages[order.index("vision")] += ("\n## Is there erosion to prevent?\n\nThe erosion study (stage `erosion`): "
+        pages[order.index(track)] += ("\n## Is there erosion to prevent?\n\nThe erosion study (stage `erosion`): "
                                          "[erosion.md](erosion.md); " + gate.format(**head) + "\n")
     from ..headline import headline
 

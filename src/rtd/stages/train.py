@@ -18,13 +18,15 @@ from .common import run_stage, track_params
 
 
 def main(argv: list[str] | None = None) -> None:
+    from ..tracks import BASE
+
     parser = argparse.ArgumentParser(description="train one arm for one seed")
     parser.add_argument("--arm", required=True)
     parser.add_argument("--seed", required=True, type=int)
     parser.add_argument("--lr", help="FT's learning rate, one of `ft_lrs`")
     parser.add_argument("--lambda-ar", help="rtd_ar's lambda_AR, one of `lambda_ar_sweep`")
     parser.add_argument("--rho", help="rtd_rho's |B_OOD| / |B_ID|, one of `rho_sweep`")
-    parser.add_argument("--track", default="vision", help="vision (default) or text")
+    parser.add_argument("--track", default=BASE, help=f"a track under rtd/tracks/ (default {BASE})")
     opts = parser.parse_args(argv)
 
     from ..arms import TRAINED, build_method, log_path, parse_variant, run_dir
@@ -43,12 +45,12 @@ def main(argv: list[str] | None = None) -> None:
     from ..io import load_arrays, save_arrays, seed_everything, write_json, write_text
     from ..models import backbone_spec, check_layer, init_head, load_model, save_model
     from ..train import LOSS_TERMS, Checkpointer, OODSet, cache_path, load_cache, train
-    from ..tracks import track_path as P
+    from ..tracks import track_key, track_path as P
 
     from ..distributed import close, init_world
 
     tp = params["train"]
-    backbone = backbone_spec(params)
+    backbone = backbone_spec(params, track)
     world = init_world(tp["device"])
     seed_everything(opts.seed, params["num_threads"])
     inputs = [P(f"data/vision/{s}.safetensors", track) for s in ("train", "id_val", "ood_val")]
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     result = train(model, method, train_split, id_val, ood_val, tp, opts.seed,
                    rho=rho, ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams,
                    checkpointer=checkpointer, progress=world.main, world=world,
-                   section="train" if track == "vision" else f"{track}.train")
+                   section=track_key("train", track))
     close(world)
     if not world.main:
         return  # every rank holds the same weights; rank 0 writes them

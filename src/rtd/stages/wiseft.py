@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> None:
     from ..evaluate import evaluate_splits, load_eval_splits, rounded
     from ..io import read_json, seed_everything, write_json
     from ..models import backbone_spec, load_model
-    from ..tracks import track_path as P
+    from ..tracks import get_track, track_path as P
     from ..wiseft import endpoint_metrics, interpolate_weights, select_alpha
 
-    ep, backbone, alphas = params["eval"], backbone_spec(params), params["wiseft"]["alphas"]
+    ep, backbone, alphas = params["eval"], backbone_spec(params, track), params["wiseft"]["alphas"]
+    official = get_track(track).official_metrics(params)
     seed_everything(0, params["num_threads"])
     splits = load_eval_splits(track)
     variant = tuned_ft_lr(params, track) if end == "ft" else None
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
                 # rounded like the endpoints read back, so the choice of alpha compares like with like
                 m = rounded(evaluate_splits(teacher, splits["id_test"], splits["ood_val"], splits["ood_test"],
                                             ep["batch_size"], ep["ece_bins"], id_val=splits["id_val"],
-                                            vision=params["vision"] if track == "vision" else None))
+                                            official=official))
             curve.append({"alpha": alpha, **m})
         runs[f"seed{seed}"] = {"seed": seed, "curve": curve,
                                "alpha_id_val": select_alpha(curve, "id_val_acc")["alpha"],

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import RTDError
+from ...errors import RTDError
 
 # open_clip's RN50 (OpenAI) preprocessing statistics; other tags carry their own (read from the model)
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -113,3 +113,17 @@ def build_clip_backbone(spec: dict) -> tuple[nn.Module, int, nn.Module]:
 
 def tokenizer_for(model_name: str):
     return _open_clip().get_tokenizer(Path(model_name).stem if model_name.endswith(".json") else model_name)
+
+
+def zero_shot_head(params: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP's zero-shot head for ``params``' dataset: (normalised prompt embeddings x logit scale, zero bias)."""
+    from .wilds import class_names, num_classes
+
+    cp, dataset = params["clip"], params["vision"]["dataset"]
+    names = class_names(params["vision"], cp)
+    if len(names) != num_classes(dataset):
+        raise RTDError(f"{dataset} has {num_classes(dataset)} classes but {len(names)} class names were found "
+                       f"for the zero-shot prompts: fix `clip.classnames.{dataset}`")
+    model = load_clip(cp["model"], cp["pretrained"], cp["cache_dir"]).eval()
+    weight = zero_shot_weights(model, names, cp["templates"], tokenizer_for(cp["model"]))
+    return weight, torch.zeros(len(weight))

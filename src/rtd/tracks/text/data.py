@@ -1,9 +1,9 @@
 """The language track's data stage: a benchmark's splits as token-id shards (the ``Split`` format).
 
-``text.data.dataset`` selects the benchmark: one of the embedded candidates (``rtd.text.candidates``:
+``text.data.dataset`` selects the benchmark: one of the embedded candidates (``rtd.tracks.text.candidates``:
 WordNet supersenses definitions -> usage examples, Bible genre on unseen books, Bible genre with a
 reversed style shortcut) or, in the paper configuration, MedNLI / PubMedQA from user-provided files
-(``rtd.text.medical``). Token ids come from the backbone's tokenizer, truncated to ``text.data.max_len``.
+(``rtd.tracks.text.medical``). Token ids come from the backbone's tokenizer, truncated to ``text.data.max_len``.
 
 Two options make the embedded WordNet benchmark one that fine-tuning can erode (README, "The benchmark"):
 ``text.data.zeroshot_top_k`` keeps the k supersenses on which the zero-shot teacher is most accurate on
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.splits import Split
-from ..errors import ParamError
+from ...data.splits import Split
+from ...errors import ParamError
 
 EMBEDDED = ("wordnet", "bible_books", "bible_style")
 PAPER = ("mednli", "pubmedqa")
@@ -138,7 +138,7 @@ def _paper_ood(name: str, root: str) -> dict:
     """
     from pathlib import Path
 
-    from ..errors import RTDError
+    from ...errors import RTDError
     from . import medical
 
     ext = "jsonl" if name == "mednli" else "json"

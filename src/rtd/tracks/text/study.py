@@ -1,9 +1,9 @@
 """Which text benchmark shows erosion? Standard FT against the linear-probe teacher on each candidate split.
 
-    python -m rtd.text.study                       # all candidates, writes reports/text/candidates.{json,md}
-    python -m rtd.text.study --candidates wordnet --seeds 0 1 2
+    python -m rtd.tracks.text.study                       # all candidates, writes reports/text/candidates.{json,md}
+    python -m rtd.tracks.text.study --candidates wordnet --seeds 0 1 2
 
-For each candidate (``rtd.text.candidates``): the teacher = MiniLM + a logistic-regression probe on ID
+For each candidate (``rtd.tracks.text.candidates``): the teacher = MiniLM + a logistic-regression probe on ID
 train features (as the `text_teacher` stage fits it), its inverse regularisation C chosen on id_val from
 ``PROBE_CS`` (C = 1 overfits 2,000 examples: 100% train accuracy, and the weakest OOD accuracy); FT =
 MiniLM + a new head trained with the one loop (``rtd.train.train``, method ``FineTune``) for
@@ -22,8 +22,8 @@ import sys
 def _eval(model, split, batch_size: int, worst_groups: bool) -> dict:
     import torch
 
-    from ..metrics import accuracy
-    from ..models import predict
+    from ...metrics import accuracy
+    from ...models import predict
 
     logits, _ = predict(model, split.images, batch_size)
     y = torch.as_tensor(split.labels)
@@ -43,12 +43,12 @@ def study(candidate: str, params: dict, seeds: list[int], progress: bool = True)
     import numpy as np
     import torch
 
-    from ..io import seed_everything
-    from ..methods import FineTune
-    from ..models import backbone_spec, build_classifier, predict
-    from ..teacher import fit_linear_probe
-    from ..train import train
-    from ..tracks import for_track
+    from ...io import seed_everything
+    from ...methods import FineTune
+    from ...models import backbone_spec, build_classifier, predict
+    from ...teacher import fit_linear_probe
+    from ...train import train
+    from ...tracks import for_track
     from .data import build_text_splits
 
     p = for_track(params, "text")
@@ -139,9 +139,9 @@ def markdown(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ..config import load_params
-    from ..evaluate import rounded
-    from ..io import write_json, write_text
+    from ...config import load_params
+    from ...evaluate import rounded
+    from ...io import write_json, write_text
     from .candidates import CANDIDATES
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,6 +157,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    from ..stages.common import run_stage
+    from ...stages.common import run_stage
 
     run_stage("study", main)

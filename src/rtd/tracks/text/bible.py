@@ -30,7 +30,7 @@ import re
 import subprocess
 from dataclasses import dataclass
 
-from ..errors import RTDError
+from ...errors import RTDError
 
 GENRES = ("law", "history", "wisdom", "prophets", "gospels_acts", "pauline", "general_epistles", "apocalyptic")
 

@@ -19,8 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import RTDError
-from ..text.models import TextClassifier, tokenize
+from ...errors import RTDError
+from .classifier import TextClassifier
+from .models import tokenize
 
 TEXT_TRANSFORMS = ("synonym", "backtranslate", "jargon", "hotflip")
 BACKTRANSLATE_ENGINES = ("apertium", "marian")

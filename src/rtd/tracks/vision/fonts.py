@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..errors import RTDError
+from ...errors import RTDError
 
 FONT_SUFFIXES = (".ttf", ".otf")
 DEBIAN_FONT_PACKAGES = (
@@ -211,7 +211,7 @@ def build_font_benchmark(data: dict) -> tuple[dict[str, "Split"], dict]:
     """
     from tqdm import tqdm
 
-    from .splits import Split
+    from ...data.splits import Split
 
     size = data["image_size"]
     render = data["render"]

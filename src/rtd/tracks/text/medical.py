@@ -3,7 +3,7 @@
 MedNLI (Romanov & Shivade 2018): clinical premise/hypothesis pairs, 3 classes; credentialed PhysioNet access.
 PubMedQA-L (Jin et al. 2019): 1,000 expert-labelled questions with abstract contexts, yes/no/maybe.
 
-Both return ``TextSplit``s (``rtd.text.candidates``) with one domain each (the shift comes from the OOD-style
+Both return ``TextSplit``s (``rtd.tracks.text.candidates``) with one domain each (the shift comes from the OOD-style
 copies and the other benchmarks), so ``groups`` = label * 1 + domain 0 = the label: worst-group accuracy is
 worst-class accuracy on these sets.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RTDError
+from ...errors import RTDError
 from .candidates import TextSplit
 
 MEDNLI_ROOT = "data/text/mednli"

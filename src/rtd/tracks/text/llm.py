@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import ParamError, RTDError
-from .models import TextClassifier
+from ...errors import ParamError, RTDError
+from .classifier import TextClassifier
 
 LLAMA_2 = "meta-llama/Llama-2-7b-hf"
 SMOLLM2 = "smollm2-135m"

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import RTDError
-from .splits import Split
+from ...errors import RTDError
+from ...data.splits import Split
 
 DATASETS: dict[str, dict] = {
     "fonts": {"num_classes": 10},
@@ -64,7 +64,7 @@ def install_scatter_fallback() -> None:
 
     module = types.ModuleType("torch_scatter")
     module.scatter = scatter
-    module.__doc__ = "rtd's 1-D stand-in for torch_scatter (src/rtd/data/wilds_splits.py)"
+    module.__doc__ = "rtd's 1-D stand-in for torch_scatter (src/rtd/tracks/vision/wilds.py)"
     sys.modules["torch_scatter"] = module
 
 

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import RTDError
+from ...errors import RTDError
 
 SPLITS = ("train", "id_val", "id_test", "ood_val", "ood_test")  # as rtd.data.splits.SPLITS
 CANDIDATES = ("wordnet", "bible_books", "bible_style")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import RTDError
+from ...errors import RTDError
 
 # the 45 lexicographer files, indexed by lex_filenum (Debian omits WordNet's own `lexnames` file)
 LEXNAMES: tuple[str, ...] = (

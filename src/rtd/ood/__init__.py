@@ -1,1 +1,0 @@
-"""Generation of the OOD-style distillation set D_OOD (proposal, Sec. 2.3)."""

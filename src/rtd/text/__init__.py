@@ -1,1 +1,0 @@
-"""The language track: text sources (Bible, WordNet), candidate benchmark splits and text classifiers."""
