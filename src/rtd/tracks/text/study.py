@@ -53,7 +53,7 @@ def study(candidate: str, params: dict, seeds: list[int], progress: bool = True)
 
     p = for_track(params, "text")
     data_cfg = {**p["text"]["data"], "dataset": candidate, "candidate": {}}
-    spec = {**backbone_spec(p), "num_classes": None}
+    spec = {**backbone_spec(p, "text"), "num_classes": None}
     seed_everything(data_cfg["seed"], p["num_threads"])
     from .data import num_text_classes
 
