@@ -35,7 +35,6 @@ class Track:
     unit: str = "inputs"              # what the report calls one example (images, texts)
     adversarial: str | None = None    # the D_OOD transform that attacks θ_T (so needs it): pgd, hotflip
     backbones: tuple[str, ...] = ()   # `teacher.backbone` values it builds
-    has_pretrain: bool = False        # a `pretrain` stage makes its foundation model
     has_erosion_study: bool = False   # the `erosion` stage runs on it (a shortcut knob in its training data)
 
     def validate(self, params: dict) -> None:
@@ -80,7 +79,8 @@ class Track:
     def preflight(self, params: dict) -> None:
         """Raise an RTDError naming what to download and where if the data or weights are missing (paper configs)."""
 
-    def pretrain(self, params: dict) -> None:
+    def pretrain_run(self, params: dict) -> tuple | str:
+        """The `pretrain` stage's run: (corpus, validation split, loop settings, seed), or why there is none."""
         from ..errors import ParamError
 
         raise ParamError(f"the `pretrain` stage has nothing to do on the {self.name} track")

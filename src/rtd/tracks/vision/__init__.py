@@ -19,7 +19,6 @@ class VisionTrack(Track):
     unit = "images"
     adversarial = "pgd"
     backbones = BACKBONES
-    has_pretrain = True
     has_erosion_study = True
 
     def validate(self, params: dict) -> None:
@@ -202,10 +201,10 @@ class VisionTrack(Track):
 
             load_clip(cp["model"], cp["pretrained"], cp["cache_dir"])
 
-    def pretrain(self, params: dict) -> None:
-        from .pretrain import pretrain
+    def pretrain_run(self, params: dict):
+        from .pretrain import pretrain_run
 
-        pretrain(params)
+        return pretrain_run(params)
 
     def shortcut_split(self, params: dict, clean, p: float):
         from ...data.splits import Split
