@@ -43,6 +43,7 @@ def tiny_params() -> dict:
     p["ft_lrs"] = [1.0e-4]
     p["lambda_ar_sweep"] = [1.0]
     p["rho_sweep"] = [1.0]
+    p["controls_rho_sweep"] = [1.0]   # the matched controls run in the vision tiny pipeline
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
     p["analysis"].update(n_id=100, n_ood=120)
     p["tracks"] = ["vision"]   # the text track has its own tiny repository (``tiny_text_params``)
@@ -54,6 +55,8 @@ def tiny_params() -> dict:
     t["train"].update(epochs=1, patience=1, batch_size=8, warmup_steps=1, eval_batch_size=64, checkpoint_every=1)
     t["ft_lrs"] = [t["train"]["lr"]]
     t["rho_sweep"] = []   # the sweep machinery runs in the vision tiny pipeline; this keeps CI in its budget
+    t["controls_rho_sweep"] = t["lambda_ar_sweep"] = []
+    t["ar_layer"] = "encoder.layer.1"   # the tiny BERT's second (last) layer
     t["analysis"].update(n_id=20, n_ood=20, layers=["encoder.layer.0", "encoder.layer.1", "pooled"], tsne_perplexity=5)
     return p
 

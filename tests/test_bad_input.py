@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rtd.arms import TRAINED
 from tests.helpers import copy_tiny_repo, subprocess_env, tiny_params
 
 pytestmark = pytest.mark.slow
@@ -118,8 +119,7 @@ def work(tmp_path_factory) -> Path:
         shutil.copy2(dest / "models/teacher/model.safetensors", run / "model.safetensors")
         (run / "train_stats.json").write_text(json.dumps({"trainable_params": 1, "flops_per_step": 1, "best_epoch": 1,
                                                           "epochs_run": 1, "best_id_val_acc": 0.5}))
-    for arm in ("ar_only", "aug_only", "ft", "ft_newhead", "kd_only", "l2sp", "lora", "lpft", "rtd", "rtd_ar", "rtd_rho", "sdft",
-                "teacher", "wiseft_ft", "wiseft_rtd"):
+    for arm in sorted(("teacher", *TRAINED, "wiseft_ft", "wiseft_rtd")):
         (dest / f"reports/eval/{arm}.json").parent.mkdir(parents=True, exist_ok=True)
         (dest / f"reports/eval/{arm}.json").write_text("{}\n")
     return dest

@@ -40,3 +40,15 @@ def test_dvc_yaml_declares_each_stage_s_import_closure_and_the_params_check():
         assert ("reports/params_check.txt" in body["deps"]) == (name != "check"), name
     # the seeding and data loading of io.py reach every training stage (they were missing from the hand-typed lists)
     assert "src/rtd/io.py" in stages["train_ft"]["deps"] and "src/rtd/analysis.py" in stages["report"]["deps"]
+
+
+def test_analysis_depends_on_the_models_it_reads():
+    """The analysis reads the first seed's model of each arm (FT's at train.lr) and every value of a swept arm:
+    a retrained seed 1 or an FT run at another lr does not rerun it."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    for prefix, lr in (("", "${train.lr}"), ("text/", "${text.train.lr}")):
+        deps = [d for d in stages[f"{prefix.replace('/', '_')}analysis"]["deps"] if d.startswith("models/")]
+        assert f"models/{prefix}ft/lr{lr}/seed${{seeds[0]}}/model.safetensors" in deps
+        assert f"models/{prefix}rtd/seed${{seeds[0]}}/model.safetensors" in deps
+        assert f"models/{prefix}rtd_rho" in deps   # swept: one model per value
+        assert not any(d.endswith(("/ft", "/rtd")) for d in deps)

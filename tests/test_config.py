@@ -45,6 +45,7 @@ CASES = [
     ("ft_lrs", [1e-4, -1e-3], "must be > 0"),
     ("ft_lrs", [], "must be a non-empty list of numbers"),
     ("rho_sweep", [0.5, 0.5], "lists a value twice"),
+    ("controls_rho_sweep", [0.3], "holds [0.3], not in `rho_sweep`"),
     ("lora.rank", 0, "`lora.rank` must be >= 1"),
     ("lora.target_modules", "((", "not a valid regular expression"),
     ("sdft.temperature", 0, "`sdft.temperature` must be > 0"),

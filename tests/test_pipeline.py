@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
     rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "wiseft_ft@0.5", "wiseft_ft_oodval", "aug_only",
-            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "rtd_rho@1.0", "wiseft_rtd", "wiseft_rtd@0.5", "wiseft_rtd_oodval"}
+            "kd_only", "ar_only", "rtd", "rtd_ar@1.0", "rtd_rho@1.0", "aug_only_rho@1.0", "kd_only_rho@1.0",
+            "ar_only_rho@1.0", "wiseft_rtd", "wiseft_rtd@0.5", "wiseft_rtd_oodval"}
     assert set(metrics["vision"]) == rows
     seeds = tiny_params()["seeds"]
     for name, m in metrics["vision"].items():
@@ -36,6 +37,10 @@ def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
         assert m["gap_mean"] == pytest.approx(m["id_acc"] - m["ood_domain_mean_acc"], abs=2e-6)
         assert -1.0 <= m["effective_robustness_val"] <= 1.0, name
     assert "rtd_rho@1.0_vs_ft" in metrics["significance"]   # every swept rho against FT
+    for control in ("aug_only", "kd_only", "ar_only"):   # ... and against its controls at that rho
+        assert f"rtd_rho@1.0_vs_{control}_rho@1.0" in metrics["significance"]
+    stats = json.loads((tiny_repo / "models/kd_only_rho/rho1.0/seed0/train_stats.json").read_text())
+    assert stats["hparams"]["rho"] == 1.0 and stats["hparams"]["lambda_ar"] == 0.0, stats["hparams"]
     results = (tiny_repo / "reports/results.md").read_text()
     assert "| RTD |" in results and "sklearn digits" in results and " ± " in results and "Paired t-test" in results
     log = (tiny_repo / "reports/train/rtd/seed0.tsv").read_text().splitlines()
@@ -121,6 +126,7 @@ def test_lambda_kd_change_touches_only_the_arms_that_read_it(tiny_repo):
     expected = {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in seeds} | {"report", "check"}
     expected |= {f"train_rtd_ar@{s}-{v}" for s in seeds for v in p["lambda_ar_sweep"]}
     expected |= {f"train_rtd_rho@{s}-{v}" for s in seeds for v in p["rho_sweep"]}
+    expected |= {f"train_kd_only_rho@{s}-{v}" for s in seeds for v in p["controls_rho_sweep"]}
     assert changed == expected   # what `dvc repro` would run first; downstream stages follow their changed inputs
 
 

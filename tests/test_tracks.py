@@ -89,6 +89,7 @@ def test_an_empty_sweep_switches_its_arm_off_in_that_track_only(tmp_path, monkey
 
     p = default_params()
     p["lambda_ar_sweep"], p["text"]["lambda_ar_sweep"], p["text"]["rho_sweep"] = [], [1.0], []
+    p["text"]["controls_rho_sweep"] = []   # matched to rtd_rho: off with it
     validate(p)
     assert switched_off("rtd_ar", p) and not switched_off("rtd_rho", p) and not switched_off("rtd", p)
     assert switched_off("rtd_rho", for_track(p, "text")) and not switched_off("rtd_ar", for_track(p, "text"))

@@ -49,7 +49,14 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("rtd_rho", reads=("lambda_ar", "lambda_kd", "temperature", "kd_scale_t2", "ar_layer"), variant="rho",
         sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", ood=True,
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+    # the three controls at RTD's swept rho (same rho, same D_OOD copies): what an RTD setting's gain is made of
+    Arm("aug_only_rho", variant="rho", sweep="controls_rho_sweep", label="control: aug only, at RTD's ρ", ood=True),
+    Arm("kd_only_rho", reads=("lambda_kd", "temperature", "kd_scale_t2"), variant="rho", sweep="controls_rho_sweep",
+        label="control: KD only, at RTD's ρ", ood=True, cache=("id_logits", "ood_logits")),
+    Arm("ar_only_rho", reads=("lambda_ar", "ar_layer"), variant="rho", sweep="controls_rho_sweep",
+        label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act")),
 )}
+CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
 DERIVED = {
     "ft_tuned": "FT, lr tuned on id_val",
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
@@ -125,6 +132,10 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         return SDFT(p["sdft"]["temperature"])
     if arm == "l2sp":
         return L2SP(p["l2sp"]["alpha"])
+    if arm in CONTROL_OF:   # rho is not part of the objective: the train stage passes a "rho" variant to the loop
+        method = build_method(CONTROL_OF[arm], params)
+        method.name = arm
+        return method
     if arm == "aug_only":
         return AugOnly()
     if arm == "kd_only":
@@ -133,7 +144,7 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         return RTD(0.0, p["lambda_ar"], 1.0, False, name="ar_only")
     if arm == "rtd":
         return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"])
-    if arm == "rtd_rho":  # rho is not part of the objective: the train stage passes it to the loop
+    if arm == "rtd_rho":
         return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_rho")
     return RTD(p["lambda_kd"], float(variant), p["temperature"], p["kd_scale_t2"], name="rtd_ar")
 

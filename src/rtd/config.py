@@ -13,7 +13,7 @@ from .errors import ParamError
 
 # report rows; src/rtd/arms.py defines them (a test keeps the two in step)
 METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
-           "rtd", "rtd_ar", "rtd_rho", "wiseft_rtd")
+           "rtd", "rtd_ar", "rtd_rho", "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd")
 BN_POLICIES = ("frozen", "train")
 WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 SEED_MAX = 2**32 - 1          # numpy's seed range
@@ -251,6 +251,11 @@ def _track_sections(params: dict) -> None:
     # an empty sweep turns its arm off (no stages in dvc.yaml, no rows in the report)
     _number_list(params, "lambda_ar_sweep", allow_empty=True, lo=0)
     _number_list(params, "rho_sweep", allow_empty=True, lo=0, lo_open=True, hi=1)
+    _number_list(params, "controls_rho_sweep", allow_empty=True, lo=0, lo_open=True, hi=1)
+    unmatched = [v for v in _get(params, "controls_rho_sweep") if v not in _get(params, "rho_sweep")]
+    if unmatched:
+        raise ParamError(f"params.yaml: `controls_rho_sweep` = {_get(params, 'controls_rho_sweep')!r} holds {unmatched!r}, "
+                         f"not in `rho_sweep` = {_get(params, 'rho_sweep')!r}: the controls are matched to an RTD run")
     _number_list(params, "ft_lrs", lo=0, lo_open=True)
     if _number(params, "train.lr", lo=0, lo_open=True) not in _get(params, "ft_lrs"):
         raise ParamError(f"params.yaml: `train.lr` = {_get(params, 'train.lr')} must be one of `ft_lrs` = "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 import sys
 from pathlib import Path
 
@@ -79,8 +80,18 @@ def _terms(name: str) -> list[str]:
 
 
 
+def _analysis_models() -> list[str]:
+    """What the analysis reads: the first seed's model of each arm (FT's at train.lr), every value of a swept arm."""
+    return [f"models/{name}" if arm.sweep and name != "ft" else
+            f"models/{name}/" + ("lr${train.lr}/" if name == "ft" else "") + "seed${seeds[0]}/model.safetensors"
+            for name, arm in TRAINED.items()]
+
+
 def _text_path(path: str) -> str:
-    return path if path.startswith(("src/", "${")) else track_path(path, "text")
+    """A vision path moved to the text track; `${train.lr}` in it becomes `${text.train.lr}` (the track's own)."""
+    if path.startswith(("src/", "${")):
+        return path
+    return re.sub(r"\$\{([\w.]+)", lambda m: "${" + track_key(m.group(1), "text"), track_path(path, "text"))
 
 
 def _text_entries(entries: list) -> list:
@@ -193,10 +204,9 @@ def pipeline() -> dict:
         "outs": [{"reports/erosion.json": {"cache": False}}, {"reports/erosion.md": {"cache": False}},
                  {"reports/figures/erosion.png": {"cache": False}}],
     }
-    first_seed_models = [TEACHER] + [f"models/{name}" for name in TRAINED]
     stages["analysis"] = {
         "cmd": f"{PY}analysis",
-        "deps": ["data/vision/id_test.safetensors", "data/vision/ood_test.safetensors", *first_seed_models],
+        "deps": ["data/vision/id_test.safetensors", "data/vision/ood_test.safetensors", TEACHER, *_analysis_models()],
         "params": ["analysis", "seeds", "train.lr", *SWEEPS, "eval", *MODEL_PARAMS, "num_threads"],
         "outs": [{f"reports/analysis/{name}.json": {"cache": False}} for name in ANALYSES],
     }

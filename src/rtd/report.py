@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .arms import DERIVED, TRAINED, best_variant, log_path, loss_weights
+from .arms import CONTROL_OF, DERIVED, TRAINED, best_variant, log_path, loss_weights
 from .config import WISEFT_FIXED_ALPHA
 from .errors import ParamError
 from .metrics import aggregate_runs, paired_ttest
@@ -17,7 +17,8 @@ COLUMNS = (("id_acc", "ID acc", True), ("ood_domain_mean_acc", "OOD (mean over d
            ("ood_acc", "OOD pooled", True), ("ood_worst_acc", "worst OOD domain", True), ("gap_mean", "gap", False),
            ("effective_robustness_val", "ER (ood_val)", True), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
 HEADLINE = "ood_domain_mean_acc"   # the headline OOD metric: each domain counts once, whatever its size
-COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "wiseft_ft"),
+COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "kd_only"),
+               ("rtd", "ar_only"), ("rtd", "wiseft_ft"),
                ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"))
 
 
@@ -95,7 +96,7 @@ def build_metrics(track: str, rows: dict[str, dict], trend: dict | None = None) 
     """``{track: {row: mean and *_std of every metric}, "significance": {...}}``; FLOPs relative to FT.
 
     Significance: paired t-tests over matched seeds of the headline OOD metric and of ID accuracy for every
-    comparison in ``COMPARISONS`` (and RTD at every swept ρ against FT), each p also Holm-adjusted over the
+    comparison in ``COMPARISONS`` (and RTD at every swept ρ against FT and its controls at that ρ), each p Holm-adjusted over the
     comparisons of the table (one family per metric)."""
     from .stats import holm
 
@@ -110,8 +111,10 @@ def build_metrics(track: str, rows: dict[str, dict], trend: dict | None = None) 
     for m in agg.values():
         m["flops_rel_ft"] = round(m["flops_per_step"] / ft_flops, 4) if ft_flops and m.get("flops_per_step") else None
     significance = {}
-    # and RTD at every swept rho against FT: what each setting of the extra compute buys
-    for a, b in (*COMPARISONS, *((name, "ft") for name in rows if name.startswith("rtd_rho@"))):
+    # and RTD at every swept rho against FT (what each setting of the extra compute buys) and its matched controls
+    swept = [name for name in rows if name.startswith("rtd_rho@")]
+    matched = ((name, f"{control}@{name.partition('@')[2]}") for name in swept for control in CONTROL_OF)
+    for a, b in (*COMPARISONS, *((name, "ft") for name in swept), *matched):
         if a in rows and b in rows:
             ra = {r["seed"]: r for r in rows[a]["runs"]}
             rb = {r["seed"]: r for r in rows[b]["runs"]}

@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", required=True, type=int)
     parser.add_argument("--lr", help="FT's learning rate, one of `ft_lrs`")
     parser.add_argument("--lambda-ar", help="rtd_ar's lambda_AR, one of `lambda_ar_sweep`")
-    parser.add_argument("--rho", help="rtd_rho's |B_OOD| / |B_ID|, one of `rho_sweep`")
+    parser.add_argument("--rho", help="|B_OOD| / |B_ID| of a rho-swept arm (rtd_rho, *_only_rho), one of its sweep")
     parser.add_argument("--track", default=BASE, help=f"a track under rtd/tracks/ (default {BASE})")
     opts = parser.parse_args(argv)
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = TRAINED.get(opts.arm)
     variant = parse_variant(opts.arm, getattr(opts, spec.variant) if spec and spec.variant else None, params)
     method = build_method(opts.arm, params, variant)
-    rho = float(variant) if opts.arm == "rtd_rho" else params["rho"]
+    rho = float(variant) if spec.variant == "rho" else params["rho"]   # rho is the loop's, not the objective's
 
     from ..data.splits import load_split
     from ..io import load_arrays, save_arrays, seed_everything, write_json, write_text

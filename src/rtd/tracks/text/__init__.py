@@ -7,7 +7,7 @@ from .. import Track
 
 # top-level params keys the text track replaces with `text.<key>`
 OVERRIDES = ("teacher", "ood", "train", "ft_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "rho_sweep",
-             "wiseft")
+             "controls_rho_sweep", "wiseft")
 MANIFEST = "data/text/manifest.json"
 
 
