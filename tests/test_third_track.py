@@ -23,7 +23,7 @@ class ToyTrack(Track):
     name = "toy"
     section = "toy"
     overrides = ("teacher", "ood", "train", "ft_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "rho_sweep",
-                 "wiseft")
+                 "controls_rho_sweep", "wiseft")
     unit = "points"
     backbones = ("toy-mlp",)
 
