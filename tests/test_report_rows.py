@@ -61,4 +61,4 @@ def test_a_tuned_row_takes_the_best_mean_id_val_configuration_of_its_arms():
     params["rtd_lrs"] = []   # the rest of the grid switched off: RTD at train.lr is the only candidate
     rows = method_runs(["rtd_tuned"], {k: v for k, v in evals.items() if k != "rtd_lr"}, params)
     assert rows["rtd_tuned"]["arm"] == "rtd" and rows["rtd_tuned"]["variant"] is None
-    assert rows["rtd_tuned"]["label"].endswith("(lr = 0.0001)")
+    assert rows["rtd_tuned"]["label"] == "RTD, a grid of one: not tuned on this track (lr = 0.0001)"

@@ -82,7 +82,8 @@ def tuned_row(tuned: Tuned, evals: dict[str, dict], params: dict) -> dict:
     arm, v = best_variant(scores)
     value = lambda arm, v: v if TRAINED[arm].variant == tuned.key else param(params, tuned.value)  # noqa: E731
     key = tuned.key.replace("lambda_ar", "λ_AR").replace("alpha", "α")
-    return {"label": f"{tuned.label} ({key} = {value(arm, v):g})", "runs": groups[(arm, v)],
+    label = tuned.label if len(scores) > 1 else tuned.label.split(",")[0] + ", a grid of one: not tuned on this track"
+    return {"label": f"{label} ({key} = {value(arm, v):g})", "runs": groups[(arm, v)],
             "seeds": [r["seed"] for r in groups[(arm, v)]], "variant": v, "arm": arm,
             "grid": {"key": key, "chosen": value(arm, v), "id_val": {value(*k): sum(s) / len(s) for k, s in scores.items()}}}
 
