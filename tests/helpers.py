@@ -41,6 +41,7 @@ def tiny_params() -> dict:
     p["eval"]["batch_size"] = 256
     p["seeds"] = [0]   # one seed keeps the end-to-end tests in CI's budget; seed aggregation has unit tests
     p["ft_lrs"] = [1.0e-4]
+    p["lora_lrs"], p["l2sp_alphas"], p["rtd_lrs"] = [3.0e-3], [1.0], []   # two candidates each for lora/l2sp_tuned
     p["lambda_ar_sweep"] = [1.0]
     p["rho_sweep"] = [1.0]
     p["controls_rho_sweep"] = [1.0]   # the matched controls run in the vision tiny pipeline
@@ -54,6 +55,7 @@ def tiny_params() -> dict:
     t["ood"]["hotflip"]["swaps"] = 1
     t["train"].update(epochs=1, patience=1, batch_size=8, warmup_steps=1, eval_batch_size=64, checkpoint_every=1)
     t["ft_lrs"] = [t["train"]["lr"]]
+    t["lora_lrs"] = t["l2sp_alphas"] = t["rtd_lrs"] = []
     t["rho_sweep"] = []   # the sweep machinery runs in the vision tiny pipeline; this keeps CI in its budget
     t["controls_rho_sweep"] = t["lambda_ar_sweep"] = []
     t["ar_layer"] = "encoder.layer.1"   # the tiny BERT's second (last) layer

@@ -154,6 +154,7 @@ def test_loss_weights_come_from_what_each_arm_reads():
     expected = {"ft": (0.0, 0.0), "ft_newhead": (0.0, 0.0), "lpft": (0.0, 0.0), "lora": (0.0, 0.0), "sdft": (0.0, 0.0),
                 "l2sp": (0.0, 0.0), "aug_only": (0.0, 0.0), "kd_only": (0.7, 0.0), "ar_only": (0.0, 0.3),
                 "rtd": (0.7, 0.3), "rtd_ar": (0.7, 10.0), "rtd_rho": (0.7, 0.3),
-                "aug_only_rho": (0.0, 0.0), "kd_only_rho": (0.7, 0.0), "ar_only_rho": (0.0, 0.3)}
+                "aug_only_rho": (0.0, 0.0), "kd_only_rho": (0.7, 0.0), "ar_only_rho": (0.0, 0.3),
+                "lora_lr": (0.0, 0.0), "l2sp_alpha": (0.0, 0.0), "rtd_lr": (0.7, 0.3)}   # an lr or alpha weights no term
     assert {name: loss_weights(arm, params, 10.0 if name == "rtd_ar" else 0.5 if arm.variant == "rho" else None)
             for name, arm in TRAINED.items()} == expected

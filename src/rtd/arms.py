@@ -2,16 +2,20 @@
 
 ``TRAINED`` lists every arm with a DVC training stage (`train_<arm>` in dvc.yaml), the params keys
 it reads besides the shared ones (``COMMON``), and its variant (a swept value passed on the command
-line: FT's learning rate, RTD's lambda_AR or rho). ``DERIVED`` arms train nothing: tuned FT selects FT's
-learning rate on id_val; WiSE-FT interpolates weights. A test checks dvc.yaml declares exactly these.
+line: a learning rate, L2-SP's alpha, RTD's lambda_AR or rho). ``DERIVED`` arms train nothing: a ``TUNED`` row
+picks, per arm family, the configuration with the best mean id_val accuracy; WiSE-FT interpolates weights. A test
+checks dvc.yaml declares exactly these.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .errors import ParamError
 from .tracks import BASE
-from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, Method, RTD
+
+if TYPE_CHECKING:
+    from .methods import Method
 
 MODEL_PARAMS = ("teacher.backbone", "vision.dataset", "clip", "train.device")   # what ``models.backbone_spec`` reads
 COMMON = ("num_threads", "train", *(p for p in MODEL_PARAMS if not p.startswith("train.")))
@@ -22,8 +26,9 @@ RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 class Arm:
     name: str
     reads: tuple[str, ...] = ()       # params keys read besides COMMON
-    variant: str | None = None        # "lr", "lambda_ar" or "rho": one run per value of `sweep`
+    variant: str | None = None        # "lr", "alpha", "lambda_ar" or "rho": one run per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
+    default: str | None = None        # a tuning sweep: the params key of the value that the arm's own row reports
     label: str = ""
     init: str = "teacher"             # the method's ``init``: teacher (theta_T), new_head, probe (reads the LP head)
     ood: bool = False                 # reads D_OOD
@@ -31,12 +36,12 @@ class Arm:
 
 
 TRAINED: dict[str, Arm] = {a.name: a for a in (
-    Arm("ft", variant="lr", sweep="ft_lrs", label="FT from θ_T, head included (lr = train.lr)"),
+    Arm("ft", variant="lr", sweep="ft_lrs", default="train.lr", label="FT from θ_T, head included (lr = train.lr)"),
     Arm("ft_newhead", label="FT, new head (θ_T's backbone)", init="new_head"),
     Arm("lpft", label="LP-FT", init="probe"),
-    Arm("lora", reads=("lora",), label="LoRA"),
+    Arm("lora", reads=("lora",), label="LoRA (lr = lora.lr)"),
     Arm("sdft", reads=("sdft",), label="SDFT (adapted)", cache=("id_logits",)),
-    Arm("l2sp", reads=("l2sp",), label="L2-SP (towards θ_T)"),
+    Arm("l2sp", reads=("l2sp",), label="L2-SP towards θ_T (α = l2sp.alpha)"),
     Arm("aug_only", reads=("rho",), label="control: aug only", ood=True),
     Arm("kd_only", reads=("lambda_kd", "temperature", "kd_scale_t2", "rho"), label="control: KD only (λ_AR = 0)",
         ood=True, cache=("id_logits", "ood_logits")),
@@ -49,6 +54,11 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("rtd_rho", reads=("lambda_ar", "lambda_kd", "temperature", "kd_scale_t2", "ar_layer"), variant="rho",
         sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", ood=True,
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+    # the rest of a tuning grid whose default value the arm above runs (`*_tuned` rows choose among both on id_val)
+    Arm("lora_lr", reads=("lora",), variant="lr", sweep="lora_lrs", label="LoRA at another lr"),
+    Arm("l2sp_alpha", variant="alpha", sweep="l2sp_alphas", label="L2-SP at another α"),
+    Arm("rtd_lr", reads=("lambda_ar", *RTD_KEYS), variant="lr", sweep="rtd_lrs", label="RTD at another lr of FT's grid",
+        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     # the three controls at RTD's swept rho (same rho, same D_OOD copies): what an RTD setting's gain is made of
     Arm("aug_only_rho", variant="rho", sweep="controls_rho_sweep", label="control: aug only, at RTD's ρ", ood=True),
     Arm("kd_only_rho", reads=("lambda_kd", "temperature", "kd_scale_t2"), variant="rho", sweep="controls_rho_sweep",
@@ -57,8 +67,31 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
         label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act")),
 )}
 CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
+
+
+@dataclass(frozen=True)
+class Tuned:
+    """A row that picks, among every run configuration of ``arms``, the one with the best mean id_val accuracy."""
+    label: str
+    arms: tuple[str, ...]
+    key: str      # what is chosen: a variant name ("lr", "alpha", "lambda_ar")
+    value: str    # the params key of that value for an arm of ``arms`` that does not sweep it
+
+
+# the same tuning budget, chosen on id_val: RTD gets FT's lr grid (train.lr and rtd_lrs = ft_lrs), LoRA an lr grid,
+# L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR (lambda_ar, lambda_ar_sweep) is its own row
+TUNED = {
+    "ft_tuned": Tuned("FT, lr tuned on id_val", ("ft",), "lr", "train.lr"),
+    "lora_tuned": Tuned("LoRA, lr tuned on id_val", ("lora", "lora_lr"), "lr", "lora.lr"),
+    "l2sp_tuned": Tuned("L2-SP, α tuned on id_val", ("l2sp", "l2sp_alpha"), "alpha", "l2sp.alpha"),
+    "rtd_tuned": Tuned("RTD, lr tuned on id_val", ("rtd", "rtd_lr"), "lr", "train.lr"),
+    "rtd_ar_tuned": Tuned("RTD, λ_AR tuned on id_val", ("rtd", "rtd_ar"), "lambda_ar", "lambda_ar"),
+}
+# the rows of the summary table (results.md's first table, the README's): the arms compared at their tuned setting
+SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
+           "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "wiseft_rtd@0.5")
 DERIVED = {
-    "ft_tuned": "FT, lr tuned on id_val",
+    **{name: t.label for name, t in TUNED.items()},
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
     "wiseft_rtd": "WiSE-FT (θ_T → RTD)",
 }
@@ -71,6 +104,18 @@ def loss_weights(arm: Arm, params: dict, variant=None) -> tuple[float, float]:
         return variant if arm.variant == key else params[key] if key in arm.reads else 0.0
 
     return weight("lambda_kd"), weight("lambda_ar")
+
+
+def param(params: dict, dotted: str):
+    """The value at a dotted params key (``train.lr``)."""
+    for part in dotted.split("."):
+        params = params[part]
+    return params
+
+
+def default_variant(arm: Arm, params: dict):
+    """The swept value an arm's own row reports (``arm.default``'s params value), or None."""
+    return None if arm.default is None else param(params, arm.default)
 
 
 def variant_values(arm: Arm, params: dict) -> list:
@@ -109,6 +154,8 @@ def parse_variant(arm: str, text: str | None, params: dict):
 
 def build_method(arm: str, params: dict, variant=None) -> Method:
     """The method of training arm ``arm`` configured from ``params`` (and its variant value)."""
+    from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, RTD
+
     if arm not in TRAINED:
         raise ParamError(f"unknown training arm {arm!r}; choose one of {', '.join(TRAINED)}")
     spec = TRAINED[arm]
@@ -119,19 +166,19 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         method = FineTune()
         method.lr = float(variant)
         return method
+    if arm in ("lora", "lora_lr"):
+        from .lora import LoRA
+
+        lo = p["lora"]
+        return LoRA(lo["rank"], lo["alpha"], lo["dropout"], lo["target_modules"], lo["lr"] if variant is None else float(variant))
+    if arm in ("l2sp", "l2sp_alpha"):
+        return L2SP(p["l2sp"]["alpha"] if variant is None else float(variant))
     if arm == "ft_newhead":
         return FineTuneNewHead()
     if arm == "lpft":
         return LPFT()
-    if arm == "lora":
-        from .lora import LoRA
-
-        lo = p["lora"]
-        return LoRA(lo["rank"], lo["alpha"], lo["dropout"], lo["target_modules"], lo["lr"])
     if arm == "sdft":
         return SDFT(p["sdft"]["temperature"])
-    if arm == "l2sp":
-        return L2SP(p["l2sp"]["alpha"])
     if arm in CONTROL_OF:   # rho is not part of the objective: the train stage passes a "rho" variant to the loop
         method = build_method(CONTROL_OF[arm], params)
         method.name = arm
@@ -144,6 +191,10 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         return RTD(0.0, p["lambda_ar"], 1.0, False, name="ar_only")
     if arm == "rtd":
         return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"])
+    if arm == "rtd_lr":
+        method = RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_lr")
+        method.lr = float(variant)
+        return method
     if arm == "rtd_rho":
         return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_rho")
     return RTD(p["lambda_kd"], float(variant), p["temperature"], p["kd_scale_t2"], name="rtd_ar")
@@ -154,11 +205,10 @@ def best_variant(scores: dict) -> object:
     return max(scores, key=lambda v: (sum(scores[v]) / len(scores[v]), -list(scores).index(v)))
 
 
-def tuned_ft_lr(params: dict, track: str = BASE) -> object:
-    """FT's learning rate chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
+def tuned_variant(arm: str, params: dict, track: str = BASE) -> object:
+    """A swept arm's value chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
     from .io import read_json
 
-    arm = TRAINED["ft"]
-    scores = {lr: [read_json(f"{run_dir('ft', s, lr, track)}/train_stats.json")["best_id_val_acc"] for s in params["seeds"]]
-              for lr in variant_values(arm, params)}
+    scores = {v: [read_json(f"{run_dir(arm, s, v, track)}/train_stats.json")["best_id_val_acc"] for s in params["seeds"]]
+              for v in variant_values(TRAINED[arm], params)}
     return best_variant(scores)

@@ -12,8 +12,9 @@ import yaml
 from .errors import ParamError
 
 # report rows; src/rtd/arms.py defines them (a test keeps the two in step)
-METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "sdft", "l2sp", "wiseft_ft", "aug_only", "kd_only", "ar_only",
-           "rtd", "rtd_ar", "rtd_rho", "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd")
+METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr", "lora_tuned", "sdft", "l2sp", "l2sp_alpha", "l2sp_tuned",
+           "wiseft_ft", "aug_only", "kd_only", "ar_only", "rtd", "rtd_lr", "rtd_tuned", "rtd_ar", "rtd_ar_tuned", "rtd_rho",
+           "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd")
 BN_POLICIES = ("frozen", "train")
 WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 SEED_MAX = 2**32 - 1          # numpy's seed range
@@ -235,6 +236,21 @@ def track_sections(params: dict, section: str | None = None) -> None:
         _READ_PREFIX[0] = ""
 
 
+def _tuning_grids(params: dict) -> None:
+    """The rest of each tuning grid (arms `lora_lr`, `l2sp_alpha`, `rtd_lr`; [] switches one off): values other than the
+    default the arm's own row runs at; RTD's lrs come from FT's grid (the same tuning budget)."""
+    for sweep, default, lo_open in (("lora_lrs", "lora.lr", True), ("l2sp_alphas", "l2sp.alpha", False),
+                                    ("rtd_lrs", "train.lr", True)):
+        _number_list(params, sweep, allow_empty=True, lo=0, lo_open=lo_open)
+        if _get(params, default) in _get(params, sweep):
+            raise ParamError(f"params.yaml: `{sweep}` = {_get(params, sweep)!r} holds `{default}` = {_get(params, default)}, "
+                             f"which the arm's own row already runs: list only the other values of the grid")
+    extra = [v for v in _get(params, "rtd_lrs") if v not in _get(params, "ft_lrs")]
+    if extra:
+        raise ParamError(f"params.yaml: `rtd_lrs` holds {extra!r}, not in `ft_lrs` = {_get(params, 'ft_lrs')!r}: RTD is tuned "
+                         "over FT's lr grid (the same budget)")
+
+
 def _track_sections(params: dict) -> None:
     """The sections each track has its own copy of (``Track.overrides``), checked the same way."""
     _number_list(params, "wiseft.alphas", lo=0, hi=1)
@@ -256,10 +272,15 @@ def _track_sections(params: dict) -> None:
     if unmatched:
         raise ParamError(f"params.yaml: `controls_rho_sweep` = {_get(params, 'controls_rho_sweep')!r} holds {unmatched!r}, "
                          f"not in `rho_sweep` = {_get(params, 'rho_sweep')!r}: the controls are matched to an RTD run")
-    _number_list(params, "ft_lrs", lo=0, lo_open=True)
-    if _number(params, "train.lr", lo=0, lo_open=True) not in _get(params, "ft_lrs"):
-        raise ParamError(f"params.yaml: `train.lr` = {_get(params, 'train.lr')} must be one of `ft_lrs` = "
-                         f"{_get(params, 'ft_lrs')!r} (the `ft` row is FT at train.lr; `ft_tuned` picks among ft_lrs)")
+    from .arms import TRAINED
+
+    for arm in (a for a in TRAINED.values() if a.default):   # a tuning sweep holds the value the arm's row reports
+        _number_list(params, arm.sweep, lo=0, lo_open=True)
+        if _number(params, arm.default, lo=0, lo_open=True) not in _get(params, arm.sweep):
+            raise ParamError(f"params.yaml: `{arm.default}` = {_get(params, arm.default)} must be one of `{arm.sweep}` = "
+                             f"{_get(params, arm.sweep)!r} (the `{arm.name}` row is {arm.name} at {arm.default}; "
+                             f"`{arm.name}_tuned` picks among {arm.sweep})")
+    _tuning_grids(params)
     _number(params, "lora.rank", lo=1, integer=True)
     _number(params, "lora.alpha", lo=0, lo_open=True)
     _number(params, "lora.dropout", lo=0, hi=0.99)

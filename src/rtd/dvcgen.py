@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .arms import COMMON, MODEL_PARAMS, TRAINED, log_path
+from .arms import COMMON, MODEL_PARAMS, TRAINED, default_variant, log_path
 from .codedeps import import_closure
 from .config import load_params
 from .figures import FIGURES
@@ -40,6 +40,7 @@ VISION_EXTRA_SPLITS = ("train_clean", "pretrain", "pretrain_val")   # the erosio
 PRETRAINED = "models/pretrain/model.safetensors"
 VISION_ONLY = ("pretrain", "erosion")   # stages the text track has no copy of
 SWEEPS = tuple(dict.fromkeys(arm.sweep for arm in TRAINED.values() if arm.sweep))   # ft_lrs, lambda_ar_sweep, ...
+DEFAULTS = tuple(arm.default for arm in TRAINED.values() if arm.default)   # train.lr, lora.lr, l2sp.alpha
 EVAL_DATA = tuple(f"data/vision/{s}.safetensors" for s in ("id_val", "id_test", "ood_val", "ood_test"))
 EVAL_PARAMS = ["eval", *MODEL_PARAMS, "vision.wilds_root", "num_threads", "seeds"]
 TEACHER = "models/teacher/model.safetensors"
@@ -67,7 +68,7 @@ def _train_stage(name: str) -> dict:
         "deps": deps,
         "params": [*COMMON, *arm.reads],
         "outs": [f"models/{name}/{run}seed${{item.seed}}/{f}" for f in ("model.safetensors", "train_stats.json")]
-        + ([f"models/{name}/{run}seed${{item.seed}}/adapter.safetensors"] if name == "lora" else []),
+        + ([f"models/{name}/{run}seed${{item.seed}}/adapter.safetensors"] if name in ("lora", "lora_lr") else []),
         "plots": [{f"reports/train/{name}/{run}seed${{item.seed}}.tsv": {"cache": False}}],
     }
 
@@ -75,15 +76,16 @@ def _train_stage(name: str) -> dict:
 def _terms(name: str) -> list[str]:
     """The loss terms an arm logs (the others are NaN in its TSV)."""
     reads = TRAINED[name].reads
-    return ["task"] + ["kd"] * ("temperature" in reads) + ["ar"] * ("ar_layer" in reads) + ["l2sp"] * (name == "l2sp") + ["total"]
+    return ["task"] + ["kd"] * ("temperature" in reads) + ["ar"] * ("ar_layer" in reads) + ["l2sp"] * (name in ("l2sp", "l2sp_alpha")) + ["total"]
 
 
 
 
 def _analysis_models() -> list[str]:
-    """What the analysis reads: the first seed's model of each arm (FT's at train.lr), every value of a swept arm."""
-    return [f"models/{name}" if arm.sweep and name != "ft" else
-            f"models/{name}/" + ("lr${train.lr}/" if name == "ft" else "") + "seed${seeds[0]}/model.safetensors"
+    """What the analysis reads: the first seed's model of each arm (at the default of a tuning sweep, e.g. FT's at
+    train.lr), every value of an ablation sweep."""
+    return [f"models/{name}" if arm.sweep and not arm.default else
+            f"models/{name}/" + (f"{arm.variant}${{{arm.default}}}/" if arm.default else "") + "seed${seeds[0]}/model.safetensors"
             for name, arm in TRAINED.items()]
 
 
@@ -207,7 +209,7 @@ def pipeline() -> dict:
     stages["analysis"] = {
         "cmd": f"{PY}analysis",
         "deps": ["data/vision/id_test.safetensors", "data/vision/ood_test.safetensors", TEACHER, *_analysis_models()],
-        "params": ["analysis", "seeds", "train.lr", *SWEEPS, "eval", *MODEL_PARAMS, "num_threads"],
+        "params": ["analysis", "seeds", *DEFAULTS, *SWEEPS, "eval", *MODEL_PARAMS, "num_threads"],
         "outs": [{f"reports/analysis/{name}.json": {"cache": False}} for name in ANALYSES],
     }
     evals = ["teacher", *TRAINED, *(f"wiseft_{e}" for e in WISEFT_ENDS)]
@@ -243,7 +245,7 @@ def pipeline() -> dict:
             gone = {track_path(f"models/{name}", t) for name in names}
             stages[f"{prefix}analysis"]["deps"] = [d for d in stages[f"{prefix}analysis"]["deps"] if d not in gone]
     reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
-    report_params = ["track", "methods", "seeds", "train.lr", "train.batch_size", *SWEEPS]   # per track
+    report_params = ["track", "methods", "seeds", "train.batch_size", *DEFAULTS, *SWEEPS]   # per track
     stages["report"] = {
         "cmd": f"{PY}report",
         "deps": ["reports/erosion.json"] * ("vision" in tracks)
@@ -252,7 +254,7 @@ def pipeline() -> dict:
                                        track_path("reports/train", t)]],
         "params": list(dict.fromkeys(["tracks", *(k for t in tracks for k in (report_params if t == "vision" else
                                                                               _text_params(report_params))),
-                                      "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2", "l2sp.alpha",
+                                      "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2",
                                       *(["data.shortcut.p"] * ("vision" in tracks))])),
         # the DVC metric is the short headline (`dvc exp show` stays readable); every aggregate is a plain output
         "metrics": [{"reports/headline.json": {"cache": False}}],
@@ -269,7 +271,7 @@ def pipeline() -> dict:
         if track not in tracks:
             continue
         sweeps = {**defaults, **sub}
-        first = {name: log_path(name, seed, (sweeps["train"]["lr"] if name == "ft" else sweeps[arm.sweep][0])
+        first = {name: log_path(name, seed, (default_variant(arm, sweeps) if arm.default else sweeps[arm.sweep][0])
                                 if arm.sweep else None, track) for name, arm in TRAINED.items() if name not in off[track]}
         plots += [
             {f"{title}loss terms per epoch (first seed)": {"x": "epoch", "y": {first[n]: _terms(n) for n in first}}},

@@ -4,7 +4,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .arms import CONTROL_OF, DERIVED, TRAINED, best_variant, log_path, loss_weights
+from .arms import (CONTROL_OF, DERIVED, TRAINED, TUNED, Tuned, best_variant, default_variant, log_path, loss_weights,
+                   param)
 from .config import WISEFT_FIXED_ALPHA
 from .errors import ParamError
 from .metrics import aggregate_runs, paired_ttest
@@ -19,7 +20,10 @@ COLUMNS = (("id_acc", "ID acc", True), ("ood_domain_mean_acc", "OOD (mean over d
 HEADLINE = "ood_domain_mean_acc"   # the headline OOD metric: each domain counts once, whatever its size
 COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "kd_only"),
                ("rtd", "ar_only"), ("rtd", "wiseft_ft"),
-               ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"))
+               ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"),
+               # equal tuning budget: each tuned on id_val over its own grid of 3 values
+               ("rtd_tuned", "ft_tuned"), ("rtd_tuned", "lora_tuned"), ("rtd_tuned", "l2sp_tuned"),
+               ("rtd_ar_tuned", "ft_tuned"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
@@ -38,35 +42,21 @@ def switched_off(method: str, params: dict) -> bool:
 def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dict[str, dict]:
     """Report rows -> ``{"label", "runs": [per-seed metrics], "seeds"}``; rows of swept arms get one per value.
 
-    `ft` is FT at `train.lr`; `ft_tuned` the lr with the best mean id_val accuracy; WiSE-FT rows take,
-    per seed, the curve point at the alpha chosen on id_val, at the fixed alpha 0.5 and (labelled) on ood_val.
+    `ft` is FT at `train.lr` (``Arm.default``); a ``TUNED`` row the configuration of its arms with the best mean
+    id_val accuracy; WiSE-FT rows take, per seed, the curve point at the alpha chosen on id_val, at the fixed
+    alpha 0.5 and (labelled) on ood_val.
     """
     rows: dict[str, dict] = {"teacher": {"label": "Teacher θ_T",
                                          "runs": list(evals["teacher"]["runs"].values()), "seeds": [None]}}
     for method in methods:
-        if method in ("ft", "ft_tuned"):
-            runs = list(evals["ft"]["runs"].values())
-            if method == "ft":
-                lr = params["train"]["lr"]
-            else:
-                lr = best_variant({v: [r["best_id_val_acc"] for r in runs if r["variant"] == v] for v in params["ft_lrs"]})
-            label = TRAINED["ft"].label if method == "ft" else f"{DERIVED['ft_tuned']} (lr = {lr:g})"
-            chosen = [r for r in runs if r["variant"] == lr]
-            rows[method] = {"label": label, "runs": chosen, "seeds": [r["seed"] for r in chosen], "variant": lr}
+        if method in TUNED:
+            rows[method] = tuned_row(TUNED[method], evals, params)
         elif method in ("wiseft_ft", "wiseft_rtd"):
-            ev = evals[method]
-            if WISEFT_FIXED_ALPHA not in ev["alphas"]:
-                raise ParamError(f"`wiseft.alphas` must include {WISEFT_FIXED_ALPHA} (WiSE-FT's fixed mix, reported as "
-                                 f"its own row): add it to params.yaml and run `dvc repro`")
-            for key, suffix, how in (("alpha_id_val", "", "α chosen on id_val"),
-                                     (None, f"@{WISEFT_FIXED_ALPHA:g}", f"α = {WISEFT_FIXED_ALPHA:g} fixed, as in the paper"),
-                                     ("alpha_ood_val", "_oodval", "α chosen on ood_val (oracle-style, not a fair row)")):
-                runs = []
-                for run in ev["runs"].values():
-                    alpha = run[key] if key else WISEFT_FIXED_ALPHA
-                    runs.append({**next(p for p in run["curve"] if p["alpha"] == alpha), "seed": run["seed"]})
-                rows[method + suffix] = {"label": f"{DERIVED[method]}, {how}", "runs": runs,
-                                         "seeds": [r["seed"] for r in runs]}
+            rows.update(_wiseft_rows(method, evals[method]))
+        elif TRAINED[method].default:
+            v = default_variant(TRAINED[method], params)
+            chosen = [r for r in evals[method]["runs"].values() if r["variant"] == v]
+            rows[method] = {"label": TRAINED[method].label, "runs": chosen, "seeds": [r["seed"] for r in chosen], "variant": v}
         elif TRAINED[method].variant:
             spec = TRAINED[method]
             for v in params[spec.sweep]:
@@ -76,6 +66,73 @@ def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dic
         else:
             runs = list(evals[method]["runs"].values())
             rows[method] = {"label": TRAINED[method].label, "runs": runs, "seeds": [r["seed"] for r in runs]}
+    return rows
+
+
+def tuned_row(tuned: Tuned, evals: dict[str, dict], params: dict) -> dict:
+    """The configuration of ``tuned.arms`` with the best mean best-epoch id_val accuracy over seeds (ties go to the
+    first listed): each value of an arm that sweeps ``tuned.key``; an arm that does not, at ``tuned.value``'s value
+    (and at its own sweep's default)."""
+    groups: dict[tuple, list[dict]] = {}
+    for arm in (a for a in tuned.arms if not switched_off(a, params)):
+        spec = TRAINED[arm]
+        for v in (params[spec.sweep] if spec.variant == tuned.key else [default_variant(spec, params)]):
+            groups[(arm, v)] = [r for r in evals[arm]["runs"].values() if r.get("variant") == v]
+    scores = {k: [r["best_id_val_acc"] for r in runs] for k, runs in groups.items()}
+    arm, v = best_variant(scores)
+    value = lambda arm, v: v if TRAINED[arm].variant == tuned.key else param(params, tuned.value)  # noqa: E731
+    key = tuned.key.replace("lambda_ar", "λ_AR").replace("alpha", "α")
+    label = tuned.label if len(scores) > 1 else tuned.label.split(",")[0] + ", a grid of one: not tuned on this track"
+    return {"label": f"{label} ({key} = {value(arm, v):g})", "runs": groups[(arm, v)],
+            "seeds": [r["seed"] for r in groups[(arm, v)]], "variant": v, "arm": arm,
+            "grid": {"key": key, "chosen": value(arm, v), "id_val": {value(*k): sum(s) / len(s) for k, s in scores.items()}}}
+
+
+def summary_markdown(agg: dict, rows: dict[str, dict], names: tuple[str, ...]) -> str:
+    """The summary table: the rows ``names`` that ran, the main columns; **bold** = best shown mean per column."""
+    cols = [c for c in COLUMNS if c[0] in ("id_acc", HEADLINE, "gap_mean", "effective_robustness_val", "id_ece", "ood_ece")]
+    shown = {n: agg[n] for n in names if n in agg}
+    best = {key: _best(shown, key, higher) for key, _, higher in cols}
+    lines = ["## Summary", "", "The arms at their default and tuned settings (`*_tuned`: chosen on `id_val`, see "
+             "\"Tuning budget\"); every row, the per-domain accuracies and the paired tests follow.", "",
+             "| method | " + " | ".join(h for _, h, _ in cols) + " | FLOPs/step (×FT) |", "|---|" + "---|" * (len(cols) + 1)]
+    for name, m in shown.items():
+        cells = [f"**{_pm(m, key)}**" if best[key] == name else _pm(m, key) for key, _, _ in cols]
+        flops = "–" if m.get("flops_rel_ft") is None else f"{m['flops_rel_ft']:.2f}"
+        lines.append(f"| {rows[name]['label']} | " + " | ".join(cells) + f" | {flops} |")
+    return "\n".join(lines) + "\n"
+
+
+def tuning_markdown(rows: dict[str, dict], methods: list[str]) -> str:
+    """The tuning budget: each tuned row's grid with its mean id_val accuracy, and the arms run at one setting."""
+    lines = ["## Tuning budget (chosen on `id_val` only)", "",
+             "Each `*_tuned` row takes the value with the best mean (over seeds) best-epoch `id_val` accuracy; ties go "
+             "to the first listed.", "", "| row | grid: mean id_val acc (%) | chosen |", "|---|---|---|"]
+    for name, row in rows.items():
+        if "grid" in row:
+            g = row["grid"]
+            cells = " · ".join(f"{g['key']} = {v:g}: {100 * acc:.1f}" for v, acc in g["id_val"].items())
+            one = " (a grid of one: not tuned on this track)" if len(g["id_val"]) == 1 else ""
+            lines.append(f"| {name} | {cells} | {g['key']} = {g['chosen']:g}{one} |")
+    untuned = [m for m in methods if m in TRAINED and not TRAINED[m].sweep and f"{m}_tuned" not in methods]
+    lines += ["", "Run at one setting (their params as given, no grid): " + ", ".join(f"`{m}`" for m in untuned) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def _wiseft_rows(method: str, ev: dict) -> dict[str, dict]:
+    """WiSE-FT's rows: per seed, the curve point at the alpha chosen on id_val, at the fixed 0.5, on ood_val."""
+    if WISEFT_FIXED_ALPHA not in ev["alphas"]:
+        raise ParamError(f"`wiseft.alphas` must include {WISEFT_FIXED_ALPHA} (WiSE-FT's fixed mix, reported as "
+                         f"its own row): add it to params.yaml and run `dvc repro`")
+    rows = {}
+    for key, suffix, how in (("alpha_id_val", "", "α chosen on id_val"),
+                             (None, f"@{WISEFT_FIXED_ALPHA:g}", f"α = {WISEFT_FIXED_ALPHA:g} fixed, as in the paper"),
+                             ("alpha_ood_val", "_oodval", "α chosen on ood_val (oracle-style, not a fair row)")):
+        runs = []
+        for run in ev["runs"].values():
+            alpha = run[key] if key else WISEFT_FIXED_ALPHA
+            runs.append({**next(p for p in run["curve"] if p["alpha"] == alpha), "seed": run["seed"]})
+        rows[method + suffix] = {"label": f"{DERIVED[method]}, {how}", "runs": runs, "seeds": [r["seed"] for r in runs]}
     return rows
 
 
@@ -323,9 +380,7 @@ def loss_logs(rows: dict[str, dict], params: dict, track: str = BASE) -> tuple[d
     """Per trained row, the training logs of its seeds, and the (lambda_KD, lambda_AR) that weighted them."""
     logs, lams = {}, {}
     for name, row in rows.items():
-        arm = name.split("@")[0]
-        if arm == "ft_tuned":
-            arm = "ft"
+        arm = row.get("arm", name.split("@")[0])
         if arm not in TRAINED:
             continue
         logs[name] = [read_log(log_path(arm, r["seed"], r.get("variant"), track)) for r in row["runs"]]

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from ..analysis import layer_activations, linear_cka
     from ..metrics import reliability_bins
-    from ..arms import TRAINED, run_dir
+    from ..arms import TRAINED, default_variant, run_dir
     from ..evaluate import rounded
     from ..io import seed_everything, write_json
     from ..errors import ParamError
@@ -45,11 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     seed_everything(ap["seed"], params["num_threads"])
     seed = params["seeds"][0]
     models = {"teacher": P("models/teacher", track)}
-    for name, arm in TRAINED.items():
-        for v in (params[arm.sweep] if arm.sweep else [None]):
-            if name == "ft" and v != params["train"]["lr"]:
-                continue
-            models[name if v is None or name == "ft" else f"{name}@{v}"] = run_dir(name, seed, v, track)
+    for name, arm in TRAINED.items():   # a tuning sweep's default value; every value of an ablation sweep
+        for v in ([default_variant(arm, params)] if arm.default else params[arm.sweep] if arm.sweep else [None]):
+            models[name if v is None or arm.default else f"{name}@{v}"] = run_dir(name, seed, v, track)
     id_test, ood_test = (load_split(P(f"data/vision/{s}.safetensors", track)) for s in ("id_test", "ood_test"))
     rng = np.random.default_rng(ap["seed"])
     inputs = {"id": _subsample(id_test, ap["n_id"], rng), "ood": _subsample(ood_test, ap["n_ood"], rng)}

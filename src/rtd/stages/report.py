@@ -30,15 +30,16 @@ def _check_pipeline(params: dict, track: str, methods: list[str]) -> None:
 def _track(params: dict, track: str, metrics: dict) -> str:
     """Add ``track``'s aggregates to ``metrics``; write its figures; return its part of results.md."""
     from ..figures import write_all
+    from ..arms import SUMMARY, TUNED
     from ..io import read_json
-    from ..report import build_metrics, loss_logs, method_runs, results_markdown, rho_points, switched_off
+    from ..report import (build_metrics, loss_logs, method_runs, results_markdown, rho_points, summary_markdown,
+                          switched_off, tuning_markdown)
     from ..tracks import BASE, for_track, get_track, track_path
 
     params, study = for_track(params, track), get_track(track).has_erosion_study
     methods = [m for m in params["methods"] if not switched_off(m, params)]
     _check_pipeline(params, track, methods)
-    files = {"ft_tuned": "ft", "wiseft_ft": "wiseft_ft", "wiseft_rtd": "wiseft_rtd"}
-    names = {"teacher", *(files.get(m, m) for m in methods)}
+    names = {"teacher", *(a for m in methods for a in (TUNED[m].arms if m in TUNED else [m]) if not switched_off(a, params))}
     evals = {m: read_json(track_path(f"reports/eval/{m}.json", track)) for m in sorted(names)}
     rows = method_runs(methods, evals, params)
     # effective robustness needs a trend of ID-only models: the erosion study's, where the track has one
@@ -54,6 +55,9 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     figures = write_all(rows, evals, analysis, logs, rho_points(metrics[track], rows, params["rho"]),
                         out_dir=track_path("reports/figures", track))
     page = results_markdown(track, {**part, track: metrics[track]}, rows, logs, weights, cka=analysis["cka"], figures=figures)
+    title, body = page.split("\n", 1)   # the summary first: the README copies it
+    page = f"{title}\n\n{summary_markdown(metrics[track], rows, SUMMARY)}{body}"
+    page += "\n" + tuning_markdown(rows, methods)
     if not study and "ft" in evals:   # no erosion study in this track: the check from the table's own runs
         from ..erosion_check import erosion_check, erosion_check_markdown
 

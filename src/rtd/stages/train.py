@@ -2,6 +2,8 @@
 
     python -m rtd.stages.train --arm rtd --seed 0
     python -m rtd.stages.train --arm ft --seed 0 --lr 0.0001
+    python -m rtd.stages.train --arm lora --seed 0 --lr 0.003
+    python -m rtd.stages.train --arm l2sp --seed 0 --alpha 1.0
     python -m rtd.stages.train --arm rtd_ar --seed 0 --lambda-ar 1.0
     python -m rtd.stages.train --arm rtd_rho --seed 0 --rho 0.25
     python -m rtd.stages.train --arm rtd --seed 0 --track text   # the language track (models/text/...)
@@ -23,14 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="train one arm for one seed")
     parser.add_argument("--arm", required=True)
     parser.add_argument("--seed", required=True, type=int)
-    parser.add_argument("--lr", help="FT's learning rate, one of `ft_lrs`")
-    parser.add_argument("--lambda-ar", help="rtd_ar's lambda_AR, one of `lambda_ar_sweep`")
-    parser.add_argument("--rho", help="|B_OOD| / |B_ID| of a rho-swept arm (rtd_rho, *_only_rho), one of its sweep")
-    parser.add_argument("--track", default=BASE, help=f"a track under rtd/tracks/ (default {BASE})")
-    opts = parser.parse_args(argv)
-
     from ..arms import TRAINED, build_method, log_path, parse_variant, run_dir
     from ..errors import ParamError
+
+    for flag in dict.fromkeys(a.variant for a in TRAINED.values() if a.variant):   # --lr, --alpha, --lambda-ar, --rho
+        parser.add_argument(f"--{flag.replace('_', '-')}", help=f"the {flag} of an arm that sweeps it: one of its sweep")
+    parser.add_argument("--track", default=BASE, help=f"a track under rtd/tracks/ (default {BASE})")
+    opts = parser.parse_args(argv)
 
     track = opts.track
     params = track_params(track)

@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     opts = track_arg(argv, "WiSE-FT curve between the teacher and a fine-tuned model", **{"--end": {"required": True}})
     end, track = opts.end, opts.track
 
-    from ..arms import run_dir, tuned_ft_lr
+    from ..arms import run_dir, tuned_variant
     from ..errors import ParamError, RTDError
 
     params = track_params(track)
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     official = get_track(track).official_metrics(params)
     seed_everything(0, params["num_threads"])
     splits = load_eval_splits(track)
-    variant = tuned_ft_lr(params, track) if end == "ft" else None
+    variant = tuned_variant(end, params, track)   # FT: the lr tuned on id_val (`ft_tuned`); RTD: its one run
     teacher = load_model(P("models/teacher/model.safetensors", track), backbone)
     theta_0 = {k: v.clone() for k, v in teacher.state_dict().items()}
     teacher_metrics = endpoint_metrics(next(iter(read_json(P("reports/eval/teacher.json", track))["runs"].values())))
