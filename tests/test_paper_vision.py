@@ -92,7 +92,7 @@ def _paper_params(tmp_path) -> dict:
     p["data"]["image_size"] = 32
     p["ood"]["transforms"] = ["stain", "noise", "pgd"]
     p["ood"]["pgd"]["steps"] = 1
-    p["seeds"], p["ft_lrs"] = [0], [1.0e-4]
+    p["seeds"], p["ft_lrs"], p["rtd_lrs"] = [0], [1.0e-4], []
     p["train"].update(epochs=1, batch_size=6, warmup_steps=1, checkpoint_every=100)   # 18 images: 3 full steps
     p["rho"] = 1.0
     return p

@@ -166,13 +166,14 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         method = FineTune()
         method.lr = float(variant)
         return method
-    if arm in ("lora", "lora_lr"):
+    if arm in ("lora", "lora_lr", "l2sp", "l2sp_alpha"):   # the rest of a grid: the arm's method at the swept value
         from .lora import LoRA
 
         lo = p["lora"]
-        return LoRA(lo["rank"], lo["alpha"], lo["dropout"], lo["target_modules"], lo["lr"] if variant is None else float(variant))
-    if arm in ("l2sp", "l2sp_alpha"):
-        return L2SP(p["l2sp"]["alpha"] if variant is None else float(variant))
+        method = (LoRA(lo["rank"], lo["alpha"], lo["dropout"], lo["target_modules"], lo["lr"] if variant is None else float(variant))
+                  if arm.startswith("lora") else L2SP(p["l2sp"]["alpha"] if variant is None else float(variant)))
+        method.name = arm
+        return method
     if arm == "ft_newhead":
         return FineTuneNewHead()
     if arm == "lpft":
