@@ -93,7 +93,7 @@ SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "sdf
 DERIVED = {
     **{name: t.label for name, t in TUNED.items()},
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
-    "wiseft_rtd": "WiSE-FT (θ_T → RTD)",
+    "wiseft_rtd": "WiSE-FT (θ_T → RTD tuned)",
 }
 
 
@@ -206,10 +206,26 @@ def best_variant(scores: dict) -> object:
     return max(scores, key=lambda v: (sum(scores[v]) / len(scores[v]), -list(scores).index(v)))
 
 
-def tuned_variant(arm: str, params: dict, track: str = BASE) -> object:
-    """A swept arm's value chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
+def switched_off(method: str, params: dict) -> bool:
+    """A swept arm whose sweep is empty (e.g. the text track's `text.rho_sweep: []`): it has no stages in
+    dvc.yaml and no row in the report."""
+    arm = TRAINED.get(method)
+    return arm is not None and arm.sweep is not None and not params[arm.sweep]
+
+
+def tuned_candidates(tuned: Tuned, params: dict) -> list[tuple[str, object]]:
+    """The ``(arm, variant)`` runs a tuned row chooses among: each value of an arm that sweeps ``tuned.key``, the
+    other arms at their own row's setting; switched-off arms take no part."""
+    return [(arm, v) for arm in tuned.arms if not switched_off(arm, params)
+            for v in (params[TRAINED[arm].sweep] if TRAINED[arm].variant == tuned.key
+                      else [default_variant(TRAINED[arm], params)])]
+
+
+def tuned_choice(tuned: Tuned, params: dict, track: str = BASE) -> tuple[str, object]:
+    """The ``(arm, variant)`` a tuned row reports, read from the training runs: the best mean over seeds of each
+    run's best-epoch id_val accuracy (the report's ``tuned_row`` makes the same choice from the evaluations)."""
     from .io import read_json
 
-    scores = {v: [read_json(f"{run_dir(arm, s, v, track)}/train_stats.json")["best_id_val_acc"] for s in params["seeds"]]
-              for v in variant_values(TRAINED[arm], params)}
+    scores = {(a, v): [read_json(f"{run_dir(a, s, v, track)}/train_stats.json")["best_id_val_acc"]
+                       for s in params["seeds"]] for a, v in tuned_candidates(tuned, params)}
     return best_variant(scores)
