@@ -56,6 +56,18 @@ def test_kd_only_and_ar_only_drop_one_term():
     assert ar_only["total"].item() == pytest.approx(ar_only["task"].item() + 3.0 * activation_loss(out.act, out.teacher_act).item())
 
 
+def test_the_swept_lambda_kd_and_temperature_reach_the_objective():
+    """Arms `rtd_kd` and `rtd_t`: RTD with one of the proposal's grids swept, the other weights from params."""
+    out = _outputs()
+    params = {**tiny_params(), "lambda_kd": 1.0, "lambda_ar": 3.0, "temperature": 2.0}
+    kd = build_method("rtd_kd", params, 0.1).objective(out, None)
+    assert kd["total"].item() == pytest.approx(kd["task"].item() + 0.1 * kd_loss(out.logits_ood, out.teacher_logits_ood, 2.0).item()
+                                               + 3.0 * activation_loss(out.act, out.teacher_act).item(), rel=1e-6)
+    t = build_method("rtd_t", params, 8.0).objective(out, None)
+    assert t["kd"].item() == pytest.approx(kd_loss(out.logits_ood, out.teacher_logits_ood, 8.0).item())
+    assert t["total"].item() == pytest.approx(t["task"].item() + t["kd"].item() + 3.0 * t["ar"].item(), rel=1e-6)
+
+
 def test_aug_only_is_cross_entropy_over_id_and_ood_with_true_labels():
     # 2 ID examples + 1 OOD copy, logits chosen so each CE is a known log: CE = log(1 + 9 e^{-m}) for margin m
     logits_id = torch.zeros(2, 10)

@@ -26,7 +26,7 @@ RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 class Arm:
     name: str
     reads: tuple[str, ...] = ()       # params keys read besides COMMON
-    variant: str | None = None        # "lr", "alpha", "lambda_ar" or "rho": one run per value of `sweep`
+    variant: str | None = None        # "lr", "alpha", "lambda_ar", "lambda_kd", "temperature" or "rho": one run per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
     default: str | None = None        # a tuning sweep: the params key of the value that the arm's own row reports
     label: str = ""
@@ -51,6 +51,10 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     Arm("rtd_ar", reads=RTD_KEYS, variant="lambda_ar", sweep="lambda_ar_sweep", label="RTD, λ_AR sweep",
         ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+    Arm("rtd_kd", reads=("lambda_ar", "temperature", "kd_scale_t2", "rho", "ar_layer"), variant="lambda_kd",
+        sweep="lambda_kd_sweep", label="RTD, λ_KD sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+    Arm("rtd_t", reads=("lambda_ar", "lambda_kd", "kd_scale_t2", "rho", "ar_layer"), variant="temperature",
+        sweep="temperature_sweep", label="RTD, T sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     Arm("rtd_rho", reads=("lambda_ar", "lambda_kd", "temperature", "kd_scale_t2", "ar_layer"), variant="rho",
         sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", ood=True,
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
@@ -79,17 +83,21 @@ class Tuned:
 
 
 # the same tuning budget, chosen on id_val: RTD gets FT's lr grid (train.lr and rtd_lrs = ft_lrs), LoRA an lr grid,
-# L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR (lambda_ar, lambda_ar_sweep) is its own row
+# L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR, lambda_KD and T (the proposal's grids, one
+# at a time around the defaults) are rows of their own
 TUNED = {
     "ft_tuned": Tuned("FT, lr tuned on id_val", ("ft",), "lr", "train.lr"),
     "lora_tuned": Tuned("LoRA, lr tuned on id_val", ("lora", "lora_lr"), "lr", "lora.lr"),
     "l2sp_tuned": Tuned("L2-SP, α tuned on id_val", ("l2sp", "l2sp_alpha"), "alpha", "l2sp.alpha"),
     "rtd_tuned": Tuned("RTD, lr tuned on id_val", ("rtd", "rtd_lr"), "lr", "train.lr"),
     "rtd_ar_tuned": Tuned("RTD, λ_AR tuned on id_val", ("rtd", "rtd_ar"), "lambda_ar", "lambda_ar"),
+    "rtd_kd_tuned": Tuned("RTD, λ_KD tuned on id_val", ("rtd", "rtd_kd"), "lambda_kd", "lambda_kd"),
+    "rtd_t_tuned": Tuned("RTD, T tuned on id_val", ("rtd", "rtd_t"), "temperature", "temperature"),
 }
 # the rows of the summary table (results.md's first table, the README's): the arms compared at their tuned setting
 SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
-           "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "wiseft_rtd@0.5")
+           "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned",
+           "wiseft_rtd@0.5")
 DERIVED = {
     **{name: t.label for name, t in TUNED.items()},
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
@@ -198,6 +206,10 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
         return method
     if arm == "rtd_rho":
         return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_rho")
+    if arm == "rtd_kd":
+        return RTD(float(variant), p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_kd")
+    if arm == "rtd_t":
+        return RTD(p["lambda_kd"], p["lambda_ar"], float(variant), p["kd_scale_t2"], name="rtd_t")
     return RTD(p["lambda_kd"], float(variant), p["temperature"], p["kd_scale_t2"], name="rtd_ar")
 
 

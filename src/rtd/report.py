@@ -23,7 +23,7 @@ COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug
                ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"),
                # equal tuning budget: each tuned on id_val over its own grid of 3 values
                ("rtd_tuned", "ft_tuned"), ("rtd_tuned", "lora_tuned"), ("rtd_tuned", "l2sp_tuned"),
-               ("rtd_ar_tuned", "ft_tuned"))
+               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
@@ -71,7 +71,7 @@ def tuned_row(tuned: Tuned, evals: dict[str, dict], params: dict) -> dict:
     scores = {k: [r["best_id_val_acc"] for r in runs] for k, runs in groups.items()}
     arm, v = best_variant(scores)
     value = lambda arm, v: v if TRAINED[arm].variant == tuned.key else param(params, tuned.value)  # noqa: E731
-    key = tuned.key.replace("lambda_ar", "λ_AR").replace("alpha", "α")
+    key = {"lambda_ar": "λ_AR", "lambda_kd": "λ_KD", "temperature": "T", "alpha": "α"}.get(tuned.key, tuned.key)
     label = tuned.label if len(scores) > 1 else tuned.label.split(",")[0] + ", a grid of one: not tuned on this track"
     return {"label": f"{label} ({key} = {value(arm, v):g})", "runs": groups[(arm, v)],
             "seeds": [r["seed"] for r in groups[(arm, v)]], "variant": v, "arm": arm,
