@@ -8,7 +8,7 @@ import torch
 from rtd.tracks.vision.fonts import build_font_benchmark
 from rtd.data.splits import to_float
 from rtd.errors import ParamError, RTDError
-from rtd.arms import TRAINED, build_method
+from rtd.arms import TRAINED, build_method, parse_variant
 from rtd.losses import activation_loss, kd_loss
 from rtd.methods import L2SP, LPFT, RTD, SDFT, AugOnly, FineTune, StepOutputs
 from rtd.models import build_classifier, predict
@@ -63,6 +63,7 @@ def test_the_swept_lambda_kd_and_temperature_reach_the_objective():
     kd = build_method("rtd_kd", params, 0.1).objective(out, None)
     assert kd["total"].item() == pytest.approx(kd["task"].item() + 0.1 * kd_loss(out.logits_ood, out.teacher_logits_ood, 2.0).item()
                                                + 3.0 * activation_loss(out.act, out.teacher_act).item(), rel=1e-6)
+    assert parse_variant("rtd_t", "8.0", {**params, "temperature_sweep": [4.0, 8.0]}) == 8.0   # `--temperature 8.0`
     t = build_method("rtd_t", params, 8.0).objective(out, None)
     assert t["kd"].item() == pytest.approx(kd_loss(out.logits_ood, out.teacher_logits_ood, 8.0).item())
     assert t["total"].item() == pytest.approx(t["task"].item() + t["kd"].item() + 3.0 * t["ar"].item(), rel=1e-6)
@@ -137,6 +138,16 @@ def test_build_method_matches_the_arm_registry():
         assert method.uses_ood == arm.ood, name
         assert set(method.teacher_outputs) <= set(arm.cache), name
     assert isinstance(build_method("lpft", params), LPFT) and build_method("ft", params, 3e-4).lr == 3e-4
+    kd_only, ar_only = build_method("kd_only", params), build_method("ar_only_rho", params, 0.5)
+    assert (kd_only.lambda_kd, kd_only.lambda_ar) == (params["lambda_kd"], 0.0) and not kd_only.uses_activation
+    assert (ar_only.lambda_kd, ar_only.lambda_ar, ar_only.temperature) == (0.0, params["lambda_ar"], 1.0)
+    assert build_method("l2sp_alpha", params, 100.0).alpha == 100.0 and build_method("l2sp", params).alpha == params["l2sp"]["alpha"]
+    # an arm reads (dvc.yaml's params) every key its method's arguments read, except its swept and fixed ones
+    from rtd.arms import METHOD_ARGS
+
+    for name, arm in TRAINED.items():
+        needed = {key for a, key in METHOD_ARGS[arm.method or name].items() if a != arm.variant and a not in dict(arm.fixed)}
+        assert all(any(key == r or key.startswith(f"{r}.") for r in arm.reads) for key in needed), name
     with pytest.raises(ParamError, match="unknown training arm 'nope'"):
         build_method("nope", params)
     with pytest.raises(ParamError, match="needs --lr"):

@@ -33,6 +33,18 @@ class Arm:
     init: str = "teacher"             # the method's ``init``: teacher (theta_T), new_head, probe (reads the LP head)
     ood: bool = False                 # reads D_OOD
     cache: tuple[str, ...] = ()       # cached teacher outputs read (files data/vision/cache/<part>.safetensors)
+    method: str = ""                  # the method class (``methods.METHODS``; default: the arm's name)
+    fixed: tuple[tuple[str, object], ...] = ()   # method arguments held at a value instead of read from params
+
+
+# each method's constructor arguments and the params key each one reads
+METHOD_ARGS: dict[str, dict[str, str]] = {
+    "ft": {}, "ft_newhead": {}, "lpft": {}, "aug_only": {},
+    "sdft": {"temperature": "sdft.temperature"},
+    "l2sp": {"alpha": "l2sp.alpha"},
+    "lora": {k: f"lora.{k}" for k in ("rank", "alpha", "dropout", "target_modules", "lr")},
+    "rtd": {k: k for k in ("lambda_kd", "lambda_ar", "temperature", "kd_scale_t2")},
+}
 
 
 TRAINED: dict[str, Arm] = {a.name: a for a in (
@@ -44,31 +56,37 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("l2sp", reads=("l2sp",), label="L2-SP towards θ_T (α = l2sp.alpha)"),
     Arm("aug_only", reads=("rho",), label="control: aug only", ood=True),
     Arm("kd_only", reads=("lambda_kd", "temperature", "kd_scale_t2", "rho"), label="control: KD only (λ_AR = 0)",
-        ood=True, cache=("id_logits", "ood_logits")),
+        ood=True, cache=("id_logits", "ood_logits"), method="rtd", fixed=(("lambda_ar", 0.0),)),
     Arm("ar_only", reads=("lambda_ar", "rho", "ar_layer"), label="control: AR only (λ_KD = 0)",
-        ood=True, cache=("id_logits", "id_act", "ood_act")),
+        ood=True, cache=("id_logits", "id_act", "ood_act"), method="rtd",
+        fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
     Arm("rtd", reads=("lambda_ar", *RTD_KEYS), label="RTD", ood=True,
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     Arm("rtd_ar", reads=RTD_KEYS, variant="lambda_ar", sweep="lambda_ar_sweep", label="RTD, λ_AR sweep",
-        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
     Arm("rtd_kd", reads=("lambda_ar", "temperature", "kd_scale_t2", "rho", "ar_layer"), variant="lambda_kd",
-        sweep="lambda_kd_sweep", label="RTD, λ_KD sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        sweep="lambda_kd_sweep", label="RTD, λ_KD sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"),
+        method="rtd"),
     Arm("rtd_t", reads=("lambda_ar", "lambda_kd", "kd_scale_t2", "rho", "ar_layer"), variant="temperature",
-        sweep="temperature_sweep", label="RTD, T sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        sweep="temperature_sweep", label="RTD, T sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"),
+        method="rtd"),
     Arm("rtd_rho", reads=("lambda_ar", "lambda_kd", "temperature", "kd_scale_t2", "ar_layer"), variant="rho",
         sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", ood=True,
-        cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
     # the rest of a tuning grid whose default value the arm above runs (`*_tuned` rows choose among both on id_val)
-    Arm("lora_lr", reads=("lora",), variant="lr", sweep="lora_lrs", label="LoRA at another lr"),
-    Arm("l2sp_alpha", variant="alpha", sweep="l2sp_alphas", label="L2-SP at another α"),
+    Arm("lora_lr", reads=("lora",), variant="lr", sweep="lora_lrs", label="LoRA at another lr", method="lora"),
+    Arm("l2sp_alpha", variant="alpha", sweep="l2sp_alphas", label="L2-SP at another α", method="l2sp"),
     Arm("rtd_lr", reads=("lambda_ar", *RTD_KEYS), variant="lr", sweep="rtd_lrs", label="RTD at another lr of FT's grid",
-        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
     # the three controls at RTD's swept rho (same rho, same D_OOD copies): what an RTD setting's gain is made of
-    Arm("aug_only_rho", variant="rho", sweep="controls_rho_sweep", label="control: aug only, at RTD's ρ", ood=True),
+    Arm("aug_only_rho", variant="rho", sweep="controls_rho_sweep", label="control: aug only, at RTD's ρ", ood=True,
+        method="aug_only"),
     Arm("kd_only_rho", reads=("lambda_kd", "temperature", "kd_scale_t2"), variant="rho", sweep="controls_rho_sweep",
-        label="control: KD only, at RTD's ρ", ood=True, cache=("id_logits", "ood_logits")),
+        label="control: KD only, at RTD's ρ", ood=True, cache=("id_logits", "ood_logits"), method="rtd",
+        fixed=(("lambda_ar", 0.0),)),
     Arm("ar_only_rho", reads=("lambda_ar", "ar_layer"), variant="rho", sweep="controls_rho_sweep",
-        label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act")),
+        label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act"), method="rtd",
+        fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
 )}
 CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
 
@@ -161,56 +179,26 @@ def parse_variant(arm: str, text: str | None, params: dict):
 
 
 def build_method(arm: str, params: dict, variant=None) -> Method:
-    """The method of training arm ``arm`` configured from ``params`` (and its variant value)."""
-    from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, RTD
+    """The method of training arm ``arm``: its class (``Arm.method``) built from the params its arguments read
+    (``METHOD_ARGS``), with the arm's fixed values and its swept value (a variant named like an argument replaces
+    it; a swept lr that is no argument sets the method's lr; rho is the loop's, not the objective's)."""
+    from .methods import METHODS
 
     if arm not in TRAINED:
         raise ParamError(f"unknown training arm {arm!r}; choose one of {', '.join(TRAINED)}")
     spec = TRAINED[arm]
     if (variant is None) != (spec.variant is None):
         raise ParamError(f"arm {arm!r} " + (f"needs --{spec.variant.replace('_', '-')}" if spec.variant else "takes no variant"))
-    p = params
-    if arm == "ft":
-        method = FineTune()
+    kind = spec.method or arm
+    args = {name: param(params, key) for name, key in METHOD_ARGS[kind].items()}
+    args.update(spec.fixed)
+    if spec.variant in args:
+        args[spec.variant] = float(variant)
+    method = METHODS[kind](**args)
+    if spec.variant == "lr" and "lr" not in args:
         method.lr = float(variant)
-        return method
-    if arm in ("lora", "lora_lr", "l2sp", "l2sp_alpha"):   # the rest of a grid: the arm's method at the swept value
-        from .lora import LoRA
-
-        lo = p["lora"]
-        method = (LoRA(lo["rank"], lo["alpha"], lo["dropout"], lo["target_modules"], lo["lr"] if variant is None else float(variant))
-                  if arm.startswith("lora") else L2SP(p["l2sp"]["alpha"] if variant is None else float(variant)))
-        method.name = arm
-        return method
-    if arm == "ft_newhead":
-        return FineTuneNewHead()
-    if arm == "lpft":
-        return LPFT()
-    if arm == "sdft":
-        return SDFT(p["sdft"]["temperature"])
-    if arm in CONTROL_OF:   # rho is not part of the objective: the train stage passes a "rho" variant to the loop
-        method = build_method(CONTROL_OF[arm], params)
-        method.name = arm
-        return method
-    if arm == "aug_only":
-        return AugOnly()
-    if arm == "kd_only":
-        return RTD(p["lambda_kd"], 0.0, p["temperature"], p["kd_scale_t2"], name="kd_only")
-    if arm == "ar_only":
-        return RTD(0.0, p["lambda_ar"], 1.0, False, name="ar_only")
-    if arm == "rtd":
-        return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"])
-    if arm == "rtd_lr":
-        method = RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_lr")
-        method.lr = float(variant)
-        return method
-    if arm == "rtd_rho":
-        return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_rho")
-    if arm == "rtd_kd":
-        return RTD(float(variant), p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_kd")
-    if arm == "rtd_t":
-        return RTD(p["lambda_kd"], p["lambda_ar"], float(variant), p["kd_scale_t2"], name="rtd_t")
-    return RTD(p["lambda_kd"], float(variant), p["temperature"], p["kd_scale_t2"], name="rtd_ar")
+    method.name = arm
+    return method
 
 
 def best_variant(scores: dict) -> object:

@@ -6,7 +6,8 @@
 For each alpha in `wiseft.alphas`, theta_a = (1 - alpha) theta_T + alpha theta_end is evaluated on
 every split. The endpoints are the teacher and the fine-tuned model themselves (``interpolate_weights``
 returns them exactly), so their metrics are read from the `evaluate` stage's reports instead of being
-computed again. The reported alpha is chosen on id_val; the one chosen on ood_val is reported beside it,
+computed again. `end_variant` names the end run: FT's lr; for RTD null (RTD at train.lr) or an lr of `rtd_lrs` (arm
+`rtd_lr`). The reported alpha is chosen on id_val; the one chosen on ood_val is reported beside it,
 labelled as such. No test split takes part in either choice.
 """
 from __future__ import annotations
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
                                "alpha_id_val": select_alpha(curve, "id_val_acc")["alpha"],
                                "alpha_ood_val": select_alpha(curve, "ood_val_acc")["alpha"]}
     write_json(P(f"reports/eval/wiseft_{end}.json", track),
-               rounded({"end": end, "end_arm": arm, "end_variant": variant, "alphas": sorted(alphas), "runs": runs}))
+               rounded({"end": end, "end_variant": variant, "alphas": sorted(alphas), "runs": runs}))
 
 
 if __name__ == "__main__":
