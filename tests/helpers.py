@@ -43,6 +43,7 @@ def tiny_params() -> dict:
     p["ft_lrs"] = [1.0e-4]
     p["lora_lrs"], p["l2sp_alphas"], p["rtd_lrs"] = [3.0e-3], [1.0], []   # two candidates each for lora/l2sp_tuned
     p["lambda_ar_sweep"] = [1.0]
+    p["lambda_kd_sweep"], p["temperature_sweep"] = [0.5], []   # rtd_kd runs end to end; rtd_t is rtd_kd's machinery
     p["rho_sweep"] = [1.0]
     p["controls_rho_sweep"] = [1.0]   # the matched controls run in the vision tiny pipeline
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]

@@ -8,7 +8,7 @@ import torch
 from rtd.tracks.vision.fonts import build_font_benchmark
 from rtd.data.splits import to_float
 from rtd.errors import ParamError, RTDError
-from rtd.arms import TRAINED, build_method
+from rtd.arms import TRAINED, build_method, parse_variant
 from rtd.losses import activation_loss, kd_loss
 from rtd.methods import L2SP, LPFT, RTD, SDFT, AugOnly, FineTune, StepOutputs
 from rtd.models import build_classifier, predict
@@ -54,6 +54,19 @@ def test_kd_only_and_ar_only_drop_one_term():
     ar_only = build_method("ar_only", {**tiny_params(), "lambda_ar": 3.0}).objective(out, None)
     assert set(ar_only) == {"task", "ar", "total"}
     assert ar_only["total"].item() == pytest.approx(ar_only["task"].item() + 3.0 * activation_loss(out.act, out.teacher_act).item())
+
+
+def test_the_swept_lambda_kd_and_temperature_reach_the_objective():
+    """Arms `rtd_kd` and `rtd_t`: RTD with one of the proposal's grids swept, the other weights from params."""
+    out = _outputs()
+    params = {**tiny_params(), "lambda_kd": 1.0, "lambda_ar": 3.0, "temperature": 2.0}
+    kd = build_method("rtd_kd", params, 0.1).objective(out, None)
+    assert kd["total"].item() == pytest.approx(kd["task"].item() + 0.1 * kd_loss(out.logits_ood, out.teacher_logits_ood, 2.0).item()
+                                               + 3.0 * activation_loss(out.act, out.teacher_act).item(), rel=1e-6)
+    assert parse_variant("rtd_t", "8.0", {**params, "temperature_sweep": [4.0, 8.0]}) == 8.0   # `--temperature 8.0`
+    t = build_method("rtd_t", params, 8.0).objective(out, None)
+    assert t["kd"].item() == pytest.approx(kd_loss(out.logits_ood, out.teacher_logits_ood, 8.0).item())
+    assert t["total"].item() == pytest.approx(t["task"].item() + t["kd"].item() + 3.0 * t["ar"].item(), rel=1e-6)
 
 
 def test_aug_only_is_cross_entropy_over_id_and_ood_with_true_labels():
@@ -125,6 +138,16 @@ def test_build_method_matches_the_arm_registry():
         assert method.uses_ood == arm.ood, name
         assert set(method.teacher_outputs) <= set(arm.cache), name
     assert isinstance(build_method("lpft", params), LPFT) and build_method("ft", params, 3e-4).lr == 3e-4
+    kd_only, ar_only = build_method("kd_only", params), build_method("ar_only_rho", params, 0.5)
+    assert (kd_only.lambda_kd, kd_only.lambda_ar) == (params["lambda_kd"], 0.0) and not kd_only.uses_activation
+    assert (ar_only.lambda_kd, ar_only.lambda_ar, ar_only.temperature) == (0.0, params["lambda_ar"], 1.0)
+    assert build_method("l2sp_alpha", params, 100.0).alpha == 100.0 and build_method("l2sp", params).alpha == params["l2sp"]["alpha"]
+    # an arm reads (dvc.yaml's params) every key its method's arguments read, except its swept and fixed ones
+    from rtd.arms import METHOD_ARGS
+
+    for name, arm in TRAINED.items():
+        needed = {key for a, key in METHOD_ARGS[arm.method or name].items() if a != arm.variant and a not in dict(arm.fixed)}
+        assert all(any(key == r or key.startswith(f"{r}.") for r in arm.reads) for key in needed), name
     with pytest.raises(ParamError, match="unknown training arm 'nope'"):
         build_method("nope", params)
     with pytest.raises(ParamError, match="needs --lr"):

@@ -62,3 +62,27 @@ def test_a_tuned_row_takes_the_best_mean_id_val_configuration_of_its_arms():
     rows = method_runs(["rtd_tuned"], {k: v for k, v in evals.items() if k != "rtd_lr"}, params)
     assert rows["rtd_tuned"]["arm"] == "rtd" and rows["rtd_tuned"]["variant"] is None
     assert rows["rtd_tuned"]["label"] == "RTD, a grid of one: not tuned on this track (lr = 0.0001)"
+
+
+def test_wiseft_and_the_report_choose_the_same_tuned_run(tmp_path, monkeypatch):
+    """`arms.tuned_choice` (the WiSE-FT stage: θ_T → the tuned run, read from train_stats.json) picks what the
+    report's tuned row picks from the evaluations; a switched-off grid leaves the arm's own run."""
+    import json
+
+    from rtd.arms import TUNED, run_dir, tuned_choice
+
+    monkeypatch.chdir(tmp_path)
+    params = {"seeds": [0, 1], "ft_lrs": [1e-4, 3e-4], "rtd_lrs": [3e-5, 3e-4], "train": {"lr": 1e-4}}
+    scores = {("rtd", None): [0.9, 0.8], ("rtd_lr", 3e-5): [0.8, 0.8], ("rtd_lr", 3e-4): [0.9, 0.85]}
+    for (arm, v), accs in scores.items():
+        for seed, acc in enumerate(accs):
+            run = tmp_path / run_dir(arm, seed, v)
+            run.mkdir(parents=True)
+            (run / "train_stats.json").write_text(json.dumps({"best_id_val_acc": acc}))
+    assert run_dir("rtd_lr", 0, 3e-4) == "models/rtd_lr/lr0.0003/seed0"
+    assert tuned_choice(TUNED["rtd_tuned"], params) == ("rtd_lr", 3e-4)
+    evals = {"teacher": {"runs": {"seed0": {"id_acc": 0.5}}}, "rtd": _runs("rtd", {None: scores[("rtd", None)]}),
+             "rtd_lr": _runs("rtd_lr", {v: accs for (a, v), accs in scores.items() if a == "rtd_lr"})}
+    row = method_runs(["rtd_tuned"], evals, params)["rtd_tuned"]
+    assert (row["arm"], row["variant"]) == ("rtd_lr", 3e-4)
+    assert tuned_choice(TUNED["rtd_tuned"], {**params, "rtd_lrs": []}) == ("rtd", None)

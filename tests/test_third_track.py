@@ -22,8 +22,8 @@ class ToyTrack(Track):
 
     name = "toy"
     section = "toy"
-    overrides = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "rho_sweep",
-                 "controls_rho_sweep", "wiseft")
+    overrides = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
+                 "temperature_sweep", "rho_sweep", "controls_rho_sweep", "wiseft")
     unit = "points"
     backbones = ("toy-mlp",)
 

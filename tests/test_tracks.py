@@ -83,7 +83,7 @@ def test_an_empty_sweep_switches_its_arm_off_in_that_track_only(tmp_path, monkey
 
     from rtd.config import validate
     from rtd.dvcgen import pipeline
-    from rtd.report import switched_off
+    from rtd.arms import switched_off
     from rtd.stages.report import _check_pipeline
     from rtd.tracks import for_track
 

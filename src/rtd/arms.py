@@ -26,13 +26,25 @@ RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 class Arm:
     name: str
     reads: tuple[str, ...] = ()       # params keys read besides COMMON
-    variant: str | None = None        # "lr", "alpha", "lambda_ar" or "rho": one run per value of `sweep`
+    variant: str | None = None        # "lr", "alpha", "lambda_ar", "lambda_kd", "temperature" or "rho": one run per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
     default: str | None = None        # a tuning sweep: the params key of the value that the arm's own row reports
     label: str = ""
     init: str = "teacher"             # the method's ``init``: teacher (theta_T), new_head, probe (reads the LP head)
     ood: bool = False                 # reads D_OOD
     cache: tuple[str, ...] = ()       # cached teacher outputs read (files data/vision/cache/<part>.safetensors)
+    method: str = ""                  # the method class (``methods.METHODS``; default: the arm's name)
+    fixed: tuple[tuple[str, object], ...] = ()   # method arguments held at a value instead of read from params
+
+
+# each method's constructor arguments and the params key each one reads
+METHOD_ARGS: dict[str, dict[str, str]] = {
+    "ft": {}, "ft_newhead": {}, "lpft": {}, "aug_only": {},
+    "sdft": {"temperature": "sdft.temperature"},
+    "l2sp": {"alpha": "l2sp.alpha"},
+    "lora": {k: f"lora.{k}" for k in ("rank", "alpha", "dropout", "target_modules", "lr")},
+    "rtd": {k: k for k in ("lambda_kd", "lambda_ar", "temperature", "kd_scale_t2")},
+}
 
 
 TRAINED: dict[str, Arm] = {a.name: a for a in (
@@ -44,27 +56,37 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("l2sp", reads=("l2sp",), label="L2-SP towards θ_T (α = l2sp.alpha)"),
     Arm("aug_only", reads=("rho",), label="control: aug only", ood=True),
     Arm("kd_only", reads=("lambda_kd", "temperature", "kd_scale_t2", "rho"), label="control: KD only (λ_AR = 0)",
-        ood=True, cache=("id_logits", "ood_logits")),
+        ood=True, cache=("id_logits", "ood_logits"), method="rtd", fixed=(("lambda_ar", 0.0),)),
     Arm("ar_only", reads=("lambda_ar", "rho", "ar_layer"), label="control: AR only (λ_KD = 0)",
-        ood=True, cache=("id_logits", "id_act", "ood_act")),
+        ood=True, cache=("id_logits", "id_act", "ood_act"), method="rtd",
+        fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
     Arm("rtd", reads=("lambda_ar", *RTD_KEYS), label="RTD", ood=True,
         cache=("id_logits", "ood_logits", "id_act", "ood_act")),
     Arm("rtd_ar", reads=RTD_KEYS, variant="lambda_ar", sweep="lambda_ar_sweep", label="RTD, λ_AR sweep",
-        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
+    Arm("rtd_kd", reads=("lambda_ar", "temperature", "kd_scale_t2", "rho", "ar_layer"), variant="lambda_kd",
+        sweep="lambda_kd_sweep", label="RTD, λ_KD sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"),
+        method="rtd"),
+    Arm("rtd_t", reads=("lambda_ar", "lambda_kd", "kd_scale_t2", "rho", "ar_layer"), variant="temperature",
+        sweep="temperature_sweep", label="RTD, T sweep", ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"),
+        method="rtd"),
     Arm("rtd_rho", reads=("lambda_ar", "lambda_kd", "temperature", "kd_scale_t2", "ar_layer"), variant="rho",
         sweep="rho_sweep", label="RTD, ρ sweep (cost vs robustness)", ood=True,
-        cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
     # the rest of a tuning grid whose default value the arm above runs (`*_tuned` rows choose among both on id_val)
-    Arm("lora_lr", reads=("lora",), variant="lr", sweep="lora_lrs", label="LoRA at another lr"),
-    Arm("l2sp_alpha", variant="alpha", sweep="l2sp_alphas", label="L2-SP at another α"),
+    Arm("lora_lr", reads=("lora",), variant="lr", sweep="lora_lrs", label="LoRA at another lr", method="lora"),
+    Arm("l2sp_alpha", variant="alpha", sweep="l2sp_alphas", label="L2-SP at another α", method="l2sp"),
     Arm("rtd_lr", reads=("lambda_ar", *RTD_KEYS), variant="lr", sweep="rtd_lrs", label="RTD at another lr of FT's grid",
-        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act")),
+        ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
     # the three controls at RTD's swept rho (same rho, same D_OOD copies): what an RTD setting's gain is made of
-    Arm("aug_only_rho", variant="rho", sweep="controls_rho_sweep", label="control: aug only, at RTD's ρ", ood=True),
+    Arm("aug_only_rho", variant="rho", sweep="controls_rho_sweep", label="control: aug only, at RTD's ρ", ood=True,
+        method="aug_only"),
     Arm("kd_only_rho", reads=("lambda_kd", "temperature", "kd_scale_t2"), variant="rho", sweep="controls_rho_sweep",
-        label="control: KD only, at RTD's ρ", ood=True, cache=("id_logits", "ood_logits")),
+        label="control: KD only, at RTD's ρ", ood=True, cache=("id_logits", "ood_logits"), method="rtd",
+        fixed=(("lambda_ar", 0.0),)),
     Arm("ar_only_rho", reads=("lambda_ar", "ar_layer"), variant="rho", sweep="controls_rho_sweep",
-        label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act")),
+        label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act"), method="rtd",
+        fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
 )}
 CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
 
@@ -79,21 +101,25 @@ class Tuned:
 
 
 # the same tuning budget, chosen on id_val: RTD gets FT's lr grid (train.lr and rtd_lrs = ft_lrs), LoRA an lr grid,
-# L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR (lambda_ar, lambda_ar_sweep) is its own row
+# L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR, lambda_KD and T (the proposal's grids, one
+# at a time around the defaults) are rows of their own
 TUNED = {
     "ft_tuned": Tuned("FT, lr tuned on id_val", ("ft",), "lr", "train.lr"),
     "lora_tuned": Tuned("LoRA, lr tuned on id_val", ("lora", "lora_lr"), "lr", "lora.lr"),
     "l2sp_tuned": Tuned("L2-SP, α tuned on id_val", ("l2sp", "l2sp_alpha"), "alpha", "l2sp.alpha"),
     "rtd_tuned": Tuned("RTD, lr tuned on id_val", ("rtd", "rtd_lr"), "lr", "train.lr"),
     "rtd_ar_tuned": Tuned("RTD, λ_AR tuned on id_val", ("rtd", "rtd_ar"), "lambda_ar", "lambda_ar"),
+    "rtd_kd_tuned": Tuned("RTD, λ_KD tuned on id_val", ("rtd", "rtd_kd"), "lambda_kd", "lambda_kd"),
+    "rtd_t_tuned": Tuned("RTD, T tuned on id_val", ("rtd", "rtd_t"), "temperature", "temperature"),
 }
 # the rows of the summary table (results.md's first table, the README's): the arms compared at their tuned setting
 SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
-           "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "wiseft_rtd@0.5")
+           "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned",
+           "wiseft_rtd@0.5")
 DERIVED = {
     **{name: t.label for name, t in TUNED.items()},
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
-    "wiseft_rtd": "WiSE-FT (θ_T → RTD)",
+    "wiseft_rtd": "WiSE-FT (θ_T → RTD tuned)",
 }
 
 
@@ -153,52 +179,26 @@ def parse_variant(arm: str, text: str | None, params: dict):
 
 
 def build_method(arm: str, params: dict, variant=None) -> Method:
-    """The method of training arm ``arm`` configured from ``params`` (and its variant value)."""
-    from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, RTD
+    """The method of training arm ``arm``: its class (``Arm.method``) built from the params its arguments read
+    (``METHOD_ARGS``), with the arm's fixed values and its swept value (a variant named like an argument replaces
+    it; a swept lr that is no argument sets the method's lr; rho is the loop's, not the objective's)."""
+    from .methods import METHODS
 
     if arm not in TRAINED:
         raise ParamError(f"unknown training arm {arm!r}; choose one of {', '.join(TRAINED)}")
     spec = TRAINED[arm]
     if (variant is None) != (spec.variant is None):
         raise ParamError(f"arm {arm!r} " + (f"needs --{spec.variant.replace('_', '-')}" if spec.variant else "takes no variant"))
-    p = params
-    if arm == "ft":
-        method = FineTune()
+    kind = spec.method or arm
+    args = {name: param(params, key) for name, key in METHOD_ARGS[kind].items()}
+    args.update(spec.fixed)
+    if spec.variant in args:
+        args[spec.variant] = float(variant)
+    method = METHODS[kind](**args)
+    if spec.variant == "lr" and "lr" not in args:
         method.lr = float(variant)
-        return method
-    if arm in ("lora", "lora_lr", "l2sp", "l2sp_alpha"):   # the rest of a grid: the arm's method at the swept value
-        from .lora import LoRA
-
-        lo = p["lora"]
-        method = (LoRA(lo["rank"], lo["alpha"], lo["dropout"], lo["target_modules"], lo["lr"] if variant is None else float(variant))
-                  if arm.startswith("lora") else L2SP(p["l2sp"]["alpha"] if variant is None else float(variant)))
-        method.name = arm
-        return method
-    if arm == "ft_newhead":
-        return FineTuneNewHead()
-    if arm == "lpft":
-        return LPFT()
-    if arm == "sdft":
-        return SDFT(p["sdft"]["temperature"])
-    if arm in CONTROL_OF:   # rho is not part of the objective: the train stage passes a "rho" variant to the loop
-        method = build_method(CONTROL_OF[arm], params)
-        method.name = arm
-        return method
-    if arm == "aug_only":
-        return AugOnly()
-    if arm == "kd_only":
-        return RTD(p["lambda_kd"], 0.0, p["temperature"], p["kd_scale_t2"], name="kd_only")
-    if arm == "ar_only":
-        return RTD(0.0, p["lambda_ar"], 1.0, False, name="ar_only")
-    if arm == "rtd":
-        return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"])
-    if arm == "rtd_lr":
-        method = RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_lr")
-        method.lr = float(variant)
-        return method
-    if arm == "rtd_rho":
-        return RTD(p["lambda_kd"], p["lambda_ar"], p["temperature"], p["kd_scale_t2"], name="rtd_rho")
-    return RTD(p["lambda_kd"], float(variant), p["temperature"], p["kd_scale_t2"], name="rtd_ar")
+    method.name = arm
+    return method
 
 
 def best_variant(scores: dict) -> object:
@@ -206,10 +206,26 @@ def best_variant(scores: dict) -> object:
     return max(scores, key=lambda v: (sum(scores[v]) / len(scores[v]), -list(scores).index(v)))
 
 
-def tuned_variant(arm: str, params: dict, track: str = BASE) -> object:
-    """A swept arm's value chosen on id_val: the best mean over seeds of each run's best-epoch id_val accuracy."""
+def switched_off(method: str, params: dict) -> bool:
+    """A swept arm whose sweep is empty (e.g. the text track's `text.rho_sweep: []`): it has no stages in
+    dvc.yaml and no row in the report."""
+    arm = TRAINED.get(method)
+    return arm is not None and arm.sweep is not None and not params[arm.sweep]
+
+
+def tuned_candidates(tuned: Tuned, params: dict) -> list[tuple[str, object]]:
+    """The ``(arm, variant)`` runs a tuned row chooses among: each value of an arm that sweeps ``tuned.key``, the
+    other arms at their own row's setting; switched-off arms take no part."""
+    return [(arm, v) for arm in tuned.arms if not switched_off(arm, params)
+            for v in (params[TRAINED[arm].sweep] if TRAINED[arm].variant == tuned.key
+                      else [default_variant(TRAINED[arm], params)])]
+
+
+def tuned_choice(tuned: Tuned, params: dict, track: str = BASE) -> tuple[str, object]:
+    """The ``(arm, variant)`` a tuned row reports, read from the training runs: the best mean over seeds of each
+    run's best-epoch id_val accuracy (the report's ``tuned_row`` makes the same choice from the evaluations)."""
     from .io import read_json
 
-    scores = {v: [read_json(f"{run_dir(arm, s, v, track)}/train_stats.json")["best_id_val_acc"] for s in params["seeds"]]
-              for v in variant_values(TRAINED[arm], params)}
+    scores = {(a, v): [read_json(f"{run_dir(a, s, v, track)}/train_stats.json")["best_id_val_acc"]
+                       for s in params["seeds"]] for a, v in tuned_candidates(tuned, params)}
     return best_variant(scores)

@@ -13,7 +13,8 @@ from .errors import ParamError
 
 # report rows; src/rtd/arms.py defines them (a test keeps the two in step)
 METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr", "lora_tuned", "sdft", "l2sp", "l2sp_alpha", "l2sp_tuned",
-           "wiseft_ft", "aug_only", "kd_only", "ar_only", "rtd", "rtd_lr", "rtd_tuned", "rtd_ar", "rtd_ar_tuned", "rtd_rho",
+           "wiseft_ft", "aug_only", "kd_only", "ar_only", "rtd", "rtd_lr", "rtd_tuned", "rtd_ar", "rtd_ar_tuned", "rtd_kd",
+           "rtd_kd_tuned", "rtd_t", "rtd_t_tuned", "rtd_rho",
            "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd")
 BN_POLICIES = ("frozen", "train")
 WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
@@ -266,6 +267,8 @@ def _track_sections(params: dict) -> None:
 
     # an empty sweep turns its arm off (no stages in dvc.yaml, no rows in the report)
     _number_list(params, "lambda_ar_sweep", allow_empty=True, lo=0)
+    _number_list(params, "lambda_kd_sweep", allow_empty=True, lo=0)
+    _number_list(params, "temperature_sweep", allow_empty=True, lo=0, lo_open=True)
     _number_list(params, "rho_sweep", allow_empty=True, lo=0, lo_open=True, hi=1)
     _number_list(params, "controls_rho_sweep", allow_empty=True, lo=0, lo_open=True, hi=1)
     unmatched = [v for v in _get(params, "controls_rho_sweep") if v not in _get(params, "rho_sweep")]

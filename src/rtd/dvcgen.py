@@ -14,11 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from .arms import COMMON, MODEL_PARAMS, TRAINED, default_variant, log_path
+from .arms import COMMON, MODEL_PARAMS, TRAINED, TUNED, default_variant, log_path, switched_off
 from .codedeps import import_closure
 from .config import load_params
 from .figures import FIGURES
-from .report import switched_off
 from .tracks import BASE, for_track, track_key, track_path
 from .train import CACHE_PARTS, cache_path
 
@@ -46,7 +45,7 @@ EVAL_PARAMS = ["eval", *MODEL_PARAMS, "vision.wilds_root", "num_threads", "seeds
 TEACHER = "models/teacher/model.safetensors"
 PROBE_HEAD = "models/teacher/probe_head.safetensors"   # LP-FT's head
 D_OOD = "data/vision/ood/train_ood.safetensors"
-WISEFT_ENDS = {"ft": ["ft_lrs"], "rtd": []}
+WISEFT_ENDS = ("ft", "rtd")   # WiSE-FT theta_T -> the run that `<end>_tuned` chooses
 ANALYSES = ("cka", "reliability", "tsne")
 PARAMS_CHECK = "reports/params_check.txt"   # the `check` stage's output (stages/check.py)
 
@@ -190,12 +189,13 @@ def pipeline() -> dict:
             "params": EVAL_PARAMS + [TRAINED[name].sweep],
             "outs": [{f"reports/eval/{name}.json": {"cache": False}}],
         }
-    for end, extra in WISEFT_ENDS.items():
+    for end in WISEFT_ENDS:
+        arms = TUNED[f"{end}_tuned"].arms
         stages[f"wiseft_{end}"] = {
             "cmd": f"{PY}wiseft --end {end}",
-            "deps": [*EVAL_DATA,
-                     TEACHER, f"models/{end}", "reports/eval/teacher.json", f"reports/eval/{end}.json"],
-            "params": EVAL_PARAMS + extra + ["wiseft"],
+            "deps": [*EVAL_DATA, TEACHER, "reports/eval/teacher.json",
+                     *(d for a in arms for d in (f"models/{a}", f"reports/eval/{a}.json"))],
+            "params": EVAL_PARAMS + [TRAINED[a].sweep for a in arms if TRAINED[a].sweep] + ["wiseft"],
             "outs": [{f"reports/eval/wiseft_{end}.json": {"cache": False}}],
         }
     stages["erosion"] = {
@@ -234,16 +234,8 @@ def pipeline() -> dict:
         stages = {k: v for k, v in stages.items() if not k.startswith("text_")}
     if "vision" not in tracks:
         stages = {k: v for k, v in stages.items() if k.startswith("text_") or k == "check"}
-    # a swept arm with an empty sweep in a track (e.g. `text.rho_sweep: []`) is switched off there
     off = {t: {n for n in TRAINED if switched_off(n, for_track(defaults, t))} for t in tracks}
-    for t, names in off.items():
-        prefix = "" if t == "vision" else f"{t}_"
-        for name in names:
-            stages.pop(f"{prefix}train_{name}", None)
-            stages.pop(f"{prefix}evaluate_{name}", None)
-        if f"{prefix}analysis" in stages:
-            gone = {track_path(f"models/{name}", t) for name in names}
-            stages[f"{prefix}analysis"]["deps"] = [d for d in stages[f"{prefix}analysis"]["deps"] if d not in gone]
+    _switch_off(stages, off)
     reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
     report_params = ["track", "methods", "seeds", "train.batch_size", *DEFAULTS, *SWEEPS]   # per track
     stages["report"] = {
@@ -279,6 +271,20 @@ def pipeline() -> dict:
                 {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in first}}},
         ]
     return {"stages": stages, "plots": plots}
+
+
+def _switch_off(stages: dict, off: dict[str, set[str]]) -> None:
+    """Remove the stages of the arms switched off in a track (an empty sweep, e.g. `text.rho_sweep: []`) and what
+    the analysis and WiSE-FT stages would read of them."""
+    for t, names in off.items():
+        prefix = "" if t == "vision" else f"{t}_"
+        for name in names:
+            stages.pop(f"{prefix}train_{name}", None)
+            stages.pop(f"{prefix}evaluate_{name}", None)
+        gone = {track_path(f, t) for name in names for f in (f"models/{name}", f"reports/eval/{name}.json")}
+        for stage in (f"{prefix}analysis", *(f"{prefix}wiseft_{end}" for end in WISEFT_ENDS)):
+            if stage in stages:
+                stages[stage]["deps"] = [d for d in stages[stage]["deps"] if d not in gone]
 
 
 def _code_deps(stage: dict, tracks: list[str], check: bool) -> None:

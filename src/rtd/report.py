@@ -5,7 +5,7 @@ import csv
 from pathlib import Path
 
 from .arms import (CONTROL_OF, DERIVED, TRAINED, TUNED, Tuned, best_variant, default_variant, log_path, loss_weights,
-                   param)
+                   param, switched_off, tuned_candidates)
 from .config import WISEFT_FIXED_ALPHA
 from .errors import ParamError
 from .metrics import aggregate_runs, paired_ttest
@@ -23,20 +23,13 @@ COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug
                ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"),
                # equal tuning budget: each tuned on id_val over its own grid of 3 values
                ("rtd_tuned", "ft_tuned"), ("rtd_tuned", "lora_tuned"), ("rtd_tuned", "l2sp_tuned"),
-               ("rtd_ar_tuned", "ft_tuned"))
+               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
     """A training log (TSV) as a list of rows of floats."""
     with open(path, newline="") as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f, delimiter="\t")]
-
-
-def switched_off(method: str, params: dict) -> bool:
-    """A swept arm whose sweep is empty (e.g. the text track's `text.rho_sweep: []`): it has no stages in
-    dvc.yaml and no row in the report."""
-    arm = TRAINED.get(method)
-    return arm is not None and arm.sweep is not None and not params[arm.sweep]
 
 
 def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dict[str, dict]:
@@ -73,15 +66,12 @@ def tuned_row(tuned: Tuned, evals: dict[str, dict], params: dict) -> dict:
     """The configuration of ``tuned.arms`` with the best mean best-epoch id_val accuracy over seeds (ties go to the
     first listed): each value of an arm that sweeps ``tuned.key``; an arm that does not, at ``tuned.value``'s value
     (and at its own sweep's default)."""
-    groups: dict[tuple, list[dict]] = {}
-    for arm in (a for a in tuned.arms if not switched_off(a, params)):
-        spec = TRAINED[arm]
-        for v in (params[spec.sweep] if spec.variant == tuned.key else [default_variant(spec, params)]):
-            groups[(arm, v)] = [r for r in evals[arm]["runs"].values() if r.get("variant") == v]
+    groups = {(arm, v): [r for r in evals[arm]["runs"].values() if r.get("variant") == v]
+              for arm, v in tuned_candidates(tuned, params)}
     scores = {k: [r["best_id_val_acc"] for r in runs] for k, runs in groups.items()}
     arm, v = best_variant(scores)
     value = lambda arm, v: v if TRAINED[arm].variant == tuned.key else param(params, tuned.value)  # noqa: E731
-    key = tuned.key.replace("lambda_ar", "λ_AR").replace("alpha", "α")
+    key = {"lambda_ar": "λ_AR", "lambda_kd": "λ_KD", "temperature": "T", "alpha": "α"}.get(tuned.key, tuned.key)
     label = tuned.label if len(scores) > 1 else tuned.label.split(",")[0] + ", a grid of one: not tuned on this track"
     return {"label": f"{label} ({key} = {value(arm, v):g})", "runs": groups[(arm, v)],
             "seeds": [r["seed"] for r in groups[(arm, v)]], "variant": v, "arm": arm,

@@ -30,10 +30,10 @@ def _check_pipeline(params: dict, track: str, methods: list[str]) -> None:
 def _track(params: dict, track: str, metrics: dict) -> str:
     """Add ``track``'s aggregates to ``metrics``; write its figures; return its part of results.md."""
     from ..figures import write_all
-    from ..arms import SUMMARY, TUNED
+    from ..arms import SUMMARY, TUNED, switched_off
     from ..io import read_json
     from ..report import (build_metrics, loss_logs, method_runs, results_markdown, rho_points, summary_markdown,
-                          switched_off, tuning_markdown)
+                          tuning_markdown)
     from ..tracks import BASE, for_track, get_track, track_path
 
     params, study = for_track(params, track), get_track(track).has_erosion_study

@@ -1,12 +1,13 @@
 """DVC stage `wiseft@<end>`: WiSE-FT between the teacher theta_T and a fine-tuned model, per seed.
 
-    python -m rtd.stages.wiseft --end ft    # theta_T -> FT at the lr tuned on id_val
-    python -m rtd.stages.wiseft --end rtd   # theta_T -> RTD
+    python -m rtd.stages.wiseft --end ft    # theta_T -> FT tuned on id_val (the `ft_tuned` row's runs)
+    python -m rtd.stages.wiseft --end rtd   # theta_T -> RTD tuned on id_val (`rtd_tuned`: train.lr or rtd_lrs)
 
 For each alpha in `wiseft.alphas`, theta_a = (1 - alpha) theta_T + alpha theta_end is evaluated on
 every split. The endpoints are the teacher and the fine-tuned model themselves (``interpolate_weights``
 returns them exactly), so their metrics are read from the `evaluate` stage's reports instead of being
-computed again. The reported alpha is chosen on id_val; the one chosen on ood_val is reported beside it,
+computed again. `end_variant` names the end run: FT's lr; for RTD null (RTD at train.lr) or an lr of `rtd_lrs` (arm
+`rtd_lr`). The reported alpha is chosen on id_val; the one chosen on ood_val is reported beside it,
 labelled as such. No test split takes part in either choice.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     opts = track_arg(argv, "WiSE-FT curve between the teacher and a fine-tuned model", **{"--end": {"required": True}})
     end, track = opts.end, opts.track
 
-    from ..arms import run_dir, tuned_variant
+    from ..arms import TUNED, run_dir, tuned_choice
     from ..errors import ParamError, RTDError
 
     params = track_params(track)
@@ -39,17 +40,17 @@ def main(argv: list[str] | None = None) -> None:
     official = get_track(track).official_metrics(params)
     seed_everything(0, params["num_threads"])
     splits = load_eval_splits(track)
-    variant = tuned_variant(end, params, track)   # FT: the lr tuned on id_val (`ft_tuned`); RTD: its one run
+    arm, variant = tuned_choice(TUNED[f"{end}_tuned"], params, track)   # the same choice as the report's tuned row
     teacher = load_model(P("models/teacher/model.safetensors", track), backbone)
     theta_0 = {k: v.clone() for k, v in teacher.state_dict().items()}
     teacher_metrics = endpoint_metrics(next(iter(read_json(P("reports/eval/teacher.json", track))["runs"].values())))
-    end_runs = read_json(P(f"reports/eval/{end}.json", track))["runs"].values()
+    end_runs = read_json(P(f"reports/eval/{arm}.json", track))["runs"].values()
     runs = {}
     for seed in params["seeds"]:
         end_metrics = [endpoint_metrics(r) for r in end_runs if r.get("seed") == seed and r.get("variant") == variant]
         if not end_metrics:
-            raise RTDError(f"{P(f'reports/eval/{end}.json', track)} has no run for seed {seed}: run `dvc repro`")
-        theta_1 = load_model(f"{run_dir(end, seed, variant, track)}/model.safetensors", backbone).state_dict()
+            raise RTDError(f"{P(f'reports/eval/{arm}.json', track)} has no run for seed {seed}: run `dvc repro`")
+        theta_1 = load_model(f"{run_dir(arm, seed, variant, track)}/model.safetensors", backbone).state_dict()
         curve = []
         for alpha in tqdm(sorted(alphas), desc=f"wiseft {end} seed {seed}", unit="alpha", leave=False):
             if alpha in (0.0, 1.0):
