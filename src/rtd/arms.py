@@ -33,7 +33,7 @@ class Arm:
     init: str = "teacher"             # the method's ``init``: teacher (theta_T), new_head, probe (reads the LP head)
     ood: bool = False                 # reads D_OOD
     cache: tuple[str, ...] = ()       # cached teacher outputs read (files data/vision/cache/<part>.safetensors)
-    method: str = ""                  # the method class (``methods.METHODS``; default: the arm's name)
+    method: str = ""                  # the method class (``build_method``'s ``classes``; default: the arm's name)
     fixed: tuple[tuple[str, object], ...] = ()   # method arguments held at a value instead of read from params
 
 
@@ -182,8 +182,15 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
     """The method of training arm ``arm``: its class (``Arm.method``) built from the params its arguments read
     (``METHOD_ARGS``), with the arm's fixed values and its swept value (a variant named like an argument replaces
     it; a swept lr that is no argument sets the method's lr; rho is the loop's, not the objective's)."""
-    from .methods import METHODS
+    from .methods import LPFT, L2SP, SDFT, AugOnly, FineTune, FineTuneNewHead, RTD
 
+    def lora(**kwargs) -> Method:
+        from .lora import LoRA   # imports peft: only for a LoRA arm
+
+        return LoRA(**kwargs)
+
+    classes = {"ft": FineTune, "ft_newhead": FineTuneNewHead, "lpft": LPFT, "sdft": SDFT, "l2sp": L2SP,
+               "aug_only": AugOnly, "rtd": RTD, "lora": lora}
     if arm not in TRAINED:
         raise ParamError(f"unknown training arm {arm!r}; choose one of {', '.join(TRAINED)}")
     spec = TRAINED[arm]
@@ -194,7 +201,7 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
     args.update(spec.fixed)
     if spec.variant in args:
         args[spec.variant] = float(variant)
-    method = METHODS[kind](**args)
+    method = classes[kind](**args)
     if spec.variant == "lr" and "lr" not in args:
         method.lr = float(variant)
     method.name = arm

@@ -184,13 +184,3 @@ class RTD(Method):
         terms["total"] = total
         return terms
 
-
-def _lora(**kwargs) -> Method:
-    from .lora import LoRA   # lora.py imports this module (LoRA is a FineTune) and peft
-
-    return LoRA(**kwargs)
-
-
-# ``Arm.method`` -> the class (or factory) an arm's method is built from (``arms.build_method``)
-METHODS = {"ft": FineTune, "ft_newhead": FineTuneNewHead, "lpft": LPFT, "sdft": SDFT, "l2sp": L2SP, "aug_only": AugOnly,
-           "rtd": RTD, "lora": _lora}
