@@ -46,6 +46,7 @@ def tiny_params() -> dict:
     p["lambda_kd_sweep"], p["temperature_sweep"] = [0.5], []   # rtd_kd runs end to end; rtd_t is rtd_kd's machinery
     p["rho_sweep"] = [1.0]
     p["controls_rho_sweep"] = [1.0]   # the matched controls run in the vision tiny pipeline
+    p["online_transforms_sweep"] = ["all"]   # B_OOD drawn at every step, from every class
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
     p["analysis"].update(n_id=100, n_ood=120)
     p["tracks"] = ["vision"]   # the text track has its own tiny repository (``tiny_text_params``)

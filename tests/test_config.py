@@ -50,6 +50,8 @@ CASES = [
     ("text.rtd_lrs", [1e-3], "`text.rtd_lrs` holds [0.001], not in `ft_lrs`"),
     ("rho_sweep", [0.5, 0.5], "lists a value twice"),
     ("controls_rho_sweep", [0.3], "holds [0.3], not in `rho_sweep`"),
+    ("online_transforms_sweep", ["all", "fog"], "`online_transforms_sweep` has unknown entry 'fog'"),
+    ("ood_online.pgd_target", "both", "`ood_online.pgd_target` = 'both' is unknown; choose one of teacher, student"),
     ("lora.rank", 0, "`lora.rank` must be >= 1"),
     ("lora.target_modules", "((", "not a valid regular expression"),
     ("sdft.temperature", 0, "`sdft.temperature` must be > 0"),

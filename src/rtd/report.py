@@ -23,7 +23,9 @@ COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug
                ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"),
                # equal tuning budget: each tuned on id_val over its own grid of 3 values
                ("rtd_tuned", "ft_tuned"), ("rtd_tuned", "lora_tuned"), ("rtd_tuned", "l2sp_tuned"),
-               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"))
+               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"),
+               # the proposal's B_OOD, drawn at every step, against the pre-generated D_OOD approximation
+               ("rtd_online@all", "rtd"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
@@ -233,6 +235,36 @@ def rho_table(points: list[dict], batch_size: int, unit: str = "images") -> list
     return lines
 
 
+def rho_section(agg: dict, rows: dict[str, dict], weights: dict, unit: str) -> list[str]:
+    """The cost/robustness section where RTD ran at more than one ρ."""
+    points = rho_points(agg, rows, weights["rho"])
+    if not any(p["row"].startswith("rtd_rho@") for p in points):
+        return []
+    return ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"], unit)
+
+
+def online_table(agg: dict, rows: dict[str, dict]) -> list[str]:
+    """RTD with B_OOD read from D_OOD (`rtd`) and drawn at every step (`rtd_online@<classes>`): all classes, then each
+    class alone (the per-transform ablation); Δ against drawing from every class."""
+    online = [n for n in agg if n.startswith("rtd_online@")]
+    if not online:
+        return []
+    ref = agg.get("rtd_online@all")
+    lines = ["", "## B_OOD drawn at every step, and each transform class alone", "",
+             "`rtd` reads B_OOD from D_OOD (one copy of each training image, made once by stage `ood`); `rtd_online` draws",
+             "it fresh at every step, as the proposal's pseudocode has it: from every class of `ood.transforms` (`all`),",
+             "or from one class only. Same ρ, λs, T and lr. FLOPs/step omit making B_OOD (its wall time: `benchmarks/`).", "",
+             "| run | B_OOD | OOD (mean over domains) | ID acc | Δ OOD vs `all` (points) | FLOPs/step (×FT) |",
+             "|---|---|---|---|---|---|"]
+    for name in ["rtd", *online] if "rtd" in agg else online:
+        m = agg[name]
+        source = "D_OOD (cached)" if name == "rtd" else f"online: {rows[name]['variant']}"
+        delta = "–" if ref is None or m is ref else f"{100 * (m[HEADLINE] - ref[HEADLINE]):+.1f}"
+        flops = "–" if m.get("flops_rel_ft") is None else f"{m['flops_rel_ft']:.2f}"
+        lines.append(f"| {rows[name]['label']} | {source} | {_pm(m, HEADLINE)} | {_pm(m, 'id_acc')} | {delta} | {flops} |")
+    return lines
+
+
 def cka_table(cka: dict, unit: str = "images") -> list[str]:
     """Linear CKA between the teacher and each student, per layer, on ID and OOD inputs (first seed)."""
     layers = cka["layers"]
@@ -336,9 +368,7 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
                  if t[HEADLINE]["p_holm"] is not None and t[HEADLINE]["p_holm"] < 0.05]
     lines += ["", "OOD differences that survive correction: " + (", ".join(survivors) if survivors else "none") + "."]
     lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
-    points = rho_points(agg, rows, weights["rho"])
-    if any(p["row"].startswith("rtd_rho@") for p in points):
-        lines += ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"], unit)
+    lines += rho_section(agg, rows, weights, unit) + online_table(agg, rows)
 
     if logs:
         lines += ["", "## Size of each loss term", "",
