@@ -47,6 +47,7 @@ def tiny_params() -> dict:
     p["rho_sweep"] = [1.0]
     p["controls_rho_sweep"] = [1.0]   # the matched controls run in the vision tiny pipeline
     p["online_transforms_sweep"] = ["all"]   # B_OOD drawn at every step, from every class
+    p["controls_online_sweep"] = []   # its controls are the ρ controls' machinery with online B_OOD (CI's budget)
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
     p["analysis"].update(n_id=100, n_ood=120)
     p["tracks"] = ["vision"]   # the text track has its own tiny repository (``tiny_text_params``)

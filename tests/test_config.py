@@ -51,6 +51,7 @@ CASES = [
     ("rho_sweep", [0.5, 0.5], "lists a value twice"),
     ("controls_rho_sweep", [0.3], "holds [0.3], not in `rho_sweep`"),
     ("online_transforms_sweep", ["all", "fog"], "`online_transforms_sweep` has unknown entry 'fog'"),
+    ("controls_online_sweep", ["stain"], "`controls_online_sweep` holds ['stain'], not in `online_transforms_sweep`"),
     ("ood_online.pgd_target", "both", "`ood_online.pgd_target` = 'both' is unknown; choose one of teacher, student"),
     ("lora.rank", 0, "`lora.rank` must be >= 1"),
     ("lora.target_modules", "((", "not a valid regular expression"),

@@ -94,8 +94,18 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("ar_only_rho", reads=("lambda_ar", "ar_layer"), variant="rho", sweep="controls_rho_sweep",
         label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act"), method="rtd",
         fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
+    # ... and at online B_OOD (same class set, same draws): what drawing B_OOD at every step buys RTD beyond augmentation
+    Arm("aug_only_online", reads=("rho", "ood", "ood_online"), variant="transforms", sweep="controls_online_sweep",
+        label="control: aug only, online B_OOD", ood=True, online=True, method="aug_only"),
+    Arm("kd_only_online", reads=("lambda_kd", "temperature", "kd_scale_t2", "rho", "ood", "ood_online"), variant="transforms",
+        sweep="controls_online_sweep", label="control: KD only, online B_OOD", ood=True, online=True, cache=("id_logits",),
+        method="rtd", fixed=(("lambda_ar", 0.0),)),
+    Arm("ar_only_online", reads=("lambda_ar", "rho", "ar_layer", "ood", "ood_online"), variant="transforms",
+        sweep="controls_online_sweep", label="control: AR only, online B_OOD", ood=True, online=True,
+        cache=("id_logits", "id_act"), method="rtd", fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
 )}
 CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
+ONLINE_CONTROLS = ("aug_only_online", "kd_only_online", "ar_only_online")   # matched to `rtd_online@<classes>`
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .arms import (CONTROL_OF, DERIVED, TRAINED, TUNED, Tuned, best_variant, default_variant, log_path, loss_weights,
+from .arms import (CONTROL_OF, DERIVED, ONLINE_CONTROLS, TRAINED, TUNED, Tuned, best_variant, default_variant, log_path, loss_weights,
                    param, switched_off, tuned_candidates)
 from .config import WISEFT_FIXED_ALPHA
 from .errors import ParamError
@@ -162,7 +162,9 @@ def build_metrics(track: str, rows: dict[str, dict], trend: dict | None = None) 
     significance = {}
     # and RTD at every swept rho against FT (what each setting of the extra compute buys) and its matched controls
     swept = [name for name in rows if name.startswith("rtd_rho@")]
-    matched = ((name, f"{control}@{name.partition('@')[2]}") for name in swept for control in CONTROL_OF)
+    matched = [(name, f"{control}@{name.partition('@')[2]}") for name in swept for control in CONTROL_OF]
+    matched += [(name, f"{control}@{name.partition('@')[2]}") for name in rows if name.startswith("rtd_online@")
+                for control in ONLINE_CONTROLS]   # absent where the control did not run at that class set
     for a, b in (*COMPARISONS, *((name, "ft") for name in swept), *matched):
         if a in rows and b in rows:
             ra = {r["seed"]: r for r in rows[a]["runs"]}
@@ -245,15 +247,16 @@ def rho_section(agg: dict, rows: dict[str, dict], weights: dict, unit: str) -> l
 
 def online_table(agg: dict, rows: dict[str, dict]) -> list[str]:
     """RTD with B_OOD read from D_OOD (`rtd`) and drawn at every step (`rtd_online@<classes>`): all classes, then each
-    class alone (the per-transform ablation); Δ against drawing from every class."""
-    online = [n for n in agg if n.startswith("rtd_online@")]
+    class alone (the per-transform ablation), then the three controls with online B_OOD; Δ against `rtd_online@all`."""
+    online = [n for n in agg if n.startswith("rtd_online@")] + [n for n in agg if n.split("@")[0] in ONLINE_CONTROLS]
     if not online:
         return []
     ref = agg.get("rtd_online@all")
     lines = ["", "## B_OOD drawn at every step, and each transform class alone", "",
              "`rtd` reads B_OOD from D_OOD (one copy of each training image, made once by stage `ood`); `rtd_online` draws",
              "it fresh at every step, as the proposal's pseudocode has it: from every class of `ood.transforms` (`all`),",
-             "or from one class only. Same ρ, λs, T and lr. FLOPs/step omit making B_OOD (its wall time: `benchmarks/`).", "",
+             "or from one class only; the controls draw it the same way. Same ρ, λs, T and lr. FLOPs/step omit making",
+             "B_OOD (its wall time: `benchmarks/`).", "",
              "| run | B_OOD | OOD (mean over domains) | ID acc | Δ OOD vs `all` (points) | FLOPs/step (×FT) |",
              "|---|---|---|---|---|---|"]
     for name in ["rtd", *online] if "rtd" in agg else online:
