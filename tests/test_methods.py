@@ -270,6 +270,20 @@ def test_online_b_ood_of_the_cached_copies_trains_as_the_cached_mode(tiny):
     assert apart < 0.05 * moved
 
 
+def test_online_b_ood_runs_the_teacher_only_for_a_method_that_reads_its_outputs(tiny):
+    params, splits, teacher, ood, cache = tiny
+    calls = []
+    hook = teacher.head.register_forward_hook(lambda *_: calls.append(1))   # every forward path ends in the head
+    try:
+        _train((params, splits, teacher, None, None), AugOnly(), lr=1e-3, online_ood=_CachedCopies(ood, splits["train"].images, teacher))
+        assert not calls   # aug only: labels, no teacher
+        _train((params, splits, teacher, None, TeacherCache(id_logits=cache.id_logits)), RTD(1.0, 0.0, 2.0, False), lr=1e-3,
+               online_ood=_CachedCopies(ood, splits["train"].images, teacher))
+        assert calls   # KD only: θ_T's logits on each step's B_OOD
+    finally:
+        hook.remove()
+
+
 def test_online_ood_draws_fresh_copies_of_its_classes_only(tiny):
     from rtd.tracks.vision.ood import OnlineOOD
 

@@ -96,7 +96,10 @@ class _BOOD:
         if ood is None and online is None:
             raise RTDError(f"method {method.name} needs D_OOD: run `dvc repro ood`")
         self.online, self.device, self.bn_policy = online, device, bn_policy
-        self.teacher = online.teacher.to(device) if online is not None else None   # θ_T's outputs on B_OOD, online
+        if online is not None:   # θ_T for PGD, and for its outputs on B_OOD where the method reads them
+            online.teacher.to(device)
+        reads = any(p.startswith("ood_") for p in method.teacher_outputs)
+        self.teacher = online.teacher if online is not None and reads else None
         if online is None:
             self.table, self.images = _ood_index(ood, n), torch.as_tensor(ood.images)
 
