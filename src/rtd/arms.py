@@ -132,7 +132,7 @@ TUNED = {
 # the rows of the summary table (results.md's first table, the README's): the arms compared at their tuned setting
 SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
            "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned",
-           "wiseft_rtd@0.5")
+           "rtd_online@all", "wiseft_rtd@0.5")
 DERIVED = {
     **{name: t.label for name, t in TUNED.items()},
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
