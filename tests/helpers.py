@@ -40,6 +40,7 @@ def tiny_params() -> dict:
     p["teacher"]["batch_size"] = 64
     p["eval"]["batch_size"] = 256
     p["seeds"] = [0]   # one seed keeps the end-to-end tests in CI's budget; seed aggregation has unit tests
+    p["num_threads"] = 1   # `pytest -n 2` runs two tiny pipelines at once on CI's 2 cores: one thread each
     p["ft_lrs"] = [1.0e-4]
     p["lora_lrs"], p["l2sp_alphas"], p["rtd_lrs"] = [3.0e-3], [1.0], []   # two candidates each for lora/l2sp_tuned
     p["lambda_ar_sweep"] = [1.0]
