@@ -95,6 +95,12 @@ def test_default_params_are_valid():
     validate(default_params())
 
 
+def test_d_ood_from_one_class_keeps_the_online_per_class_runs_valid():
+    p = default_params()
+    p["ood"]["transforms"] = ["pgd"]   # README's ablation `-S 'ood.transforms=[pgd]'`; rtd_online@blur still runs blur
+    validate(p)
+
+
 def test_missing_key_is_named():
     p = default_params()
     del p["train"]["lr"]

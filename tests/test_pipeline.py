@@ -132,6 +132,8 @@ def test_lambda_kd_change_touches_only_the_arms_that_read_it(tiny_repo):
     expected |= {f"train_rtd_ar@{s}-{v}" for s in seeds for v in p["lambda_ar_sweep"]}
     expected |= {f"train_rtd_rho@{s}-{v}" for s in seeds for v in p["rho_sweep"]}
     expected |= {f"train_kd_only_rho@{s}-{v}" for s in seeds for v in p["controls_rho_sweep"]}
+    expected |= {f"train_rtd_online@{s}-{v}" for s in seeds for v in p["online_transforms_sweep"]}
+    expected |= {f"train_kd_only_online@{s}-{v}" for s in seeds for v in p["controls_online_sweep"]}
     assert changed == expected   # what `dvc repro` would run first; downstream stages follow their changed inputs
 
 

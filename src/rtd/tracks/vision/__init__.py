@@ -77,9 +77,9 @@ class VisionTrack(Track):
         _number(params, "ood.pgd.steps", lo=1, integer=True)
         _number(params, "ood.pgd.step_size", lo=0, lo_open=True)
         _number(params, "ood.batch_size", lo=1, integer=True)
-        # arm `rtd_online`: each value is `all` (ood.transforms) or one class of it
-        online = _name_list(params, "online_transforms_sweep", allowed=("all", *_get(params, "ood.transforms")),
-                            allow_empty=True)
+        # arm `rtd_online`: each value is `all` (ood.transforms) or one class (any family: `-S ood.transforms=[pgd]` must
+        # not invalidate the per-class runs)
+        online = _name_list(params, "online_transforms_sweep", allowed=("all", *OOD_TRANSFORMS), allow_empty=True)
         unmatched = [v for v in _name_list(params, "controls_online_sweep", allow_empty=True) if v not in online]
         if unmatched:
             raise ParamError(f"params.yaml: `controls_online_sweep` holds {unmatched!r}, not in `online_transforms_sweep` = "
