@@ -40,12 +40,15 @@ def tiny_params() -> dict:
     p["teacher"]["batch_size"] = 64
     p["eval"]["batch_size"] = 256
     p["seeds"] = [0]   # one seed keeps the end-to-end tests in CI's budget; seed aggregation has unit tests
+    p["num_threads"] = 1   # `pytest -n 2` runs two tiny pipelines at once on CI's 2 cores: one thread each
     p["ft_lrs"] = [1.0e-4]
     p["lora_lrs"], p["l2sp_alphas"], p["rtd_lrs"] = [3.0e-3], [1.0], []   # two candidates each for lora/l2sp_tuned
     p["lambda_ar_sweep"] = [1.0]
     p["lambda_kd_sweep"], p["temperature_sweep"] = [0.5], []   # rtd_kd runs end to end; rtd_t is rtd_kd's machinery
     p["rho_sweep"] = [1.0]
     p["controls_rho_sweep"] = [1.0]   # the matched controls run in the vision tiny pipeline
+    p["online_transforms_sweep"] = ["all"]   # B_OOD drawn at every step, from every class
+    p["controls_online_sweep"] = []   # its controls are the ρ controls' machinery with online B_OOD (CI's budget)
     p["wiseft"]["alphas"] = [0.0, 0.5, 1.0]
     p["analysis"].update(n_id=100, n_ood=120)
     p["tracks"] = ["vision"]   # the text track has its own tiny repository (``tiny_text_params``)

@@ -50,6 +50,9 @@ CASES = [
     ("text.rtd_lrs", [1e-3], "`text.rtd_lrs` holds [0.001], not in `ft_lrs`"),
     ("rho_sweep", [0.5, 0.5], "lists a value twice"),
     ("controls_rho_sweep", [0.3], "holds [0.3], not in `rho_sweep`"),
+    ("online_transforms_sweep", ["all", "fog"], "`online_transforms_sweep` has unknown entry 'fog'"),
+    ("controls_online_sweep", ["stain"], "`controls_online_sweep` holds ['stain'], not in `online_transforms_sweep`"),
+    ("ood_online.pgd_target", "both", "`ood_online.pgd_target` = 'both' is unknown; choose one of teacher, student"),
     ("lora.rank", 0, "`lora.rank` must be >= 1"),
     ("lora.target_modules", "((", "not a valid regular expression"),
     ("sdft.temperature", 0, "`sdft.temperature` must be > 0"),
@@ -90,6 +93,12 @@ def test_bad_param_is_rejected_with_a_message(key, value, message):
 
 def test_default_params_are_valid():
     validate(default_params())
+
+
+def test_d_ood_from_one_class_keeps_the_online_per_class_runs_valid():
+    p = default_params()
+    p["ood"]["transforms"] = ["pgd"]   # README's ablation `-S 'ood.transforms=[pgd]'`; rtd_online@blur still runs blur
+    validate(p)
 
 
 def test_missing_key_is_named():

@@ -8,7 +8,7 @@ import torch
 from rtd.tracks.vision.fonts import build_font_benchmark
 from rtd.data.splits import to_float
 from rtd.errors import ParamError, RTDError
-from rtd.arms import TRAINED, build_method, parse_variant
+from rtd.arms import TRAINED, build_method, cache_parts, parse_variant
 from rtd.losses import activation_loss, kd_loss
 from rtd.methods import L2SP, LPFT, RTD, SDFT, AugOnly, FineTune, StepOutputs
 from rtd.models import build_classifier, predict
@@ -136,7 +136,7 @@ def test_build_method_matches_the_arm_registry():
         assert method.name == name
         assert method.init == arm.init, name
         assert method.uses_ood == arm.ood, name
-        assert set(method.teacher_outputs) <= set(arm.cache), name
+        assert set(cache_parts(arm, method)) <= set(arm.cache), name   # dvc.yaml declares what the run reads
     assert isinstance(build_method("lpft", params), LPFT) and build_method("ft", params, 3e-4).lr == 3e-4
     kd_only, ar_only = build_method("kd_only", params), build_method("ar_only_rho", params, 0.5)
     assert (kd_only.lambda_kd, kd_only.lambda_ar) == (params["lambda_kd"], 0.0) and not kd_only.uses_activation
@@ -234,6 +234,92 @@ def test_pgd_stays_in_the_linf_ball_and_raises_the_loss(tiny):
     with torch.no_grad():
         ce = torch.nn.functional.cross_entropy
         assert ce(teacher(adv), y).item() > ce(teacher(x), y).item()
+
+
+class _CachedCopies:
+    """An online B_OOD that hands back D_OOD's copy of each image it gets (one copy per image, row = source index)."""
+
+    def __init__(self, ood: OODSet, train_images: np.ndarray, teacher):
+        self.copies, self.train, self.teacher, self.calls = ood.images, train_images, teacher, 0
+
+    def __call__(self, x, y, generator, student):
+        torch.randint(1, (len(x),), generator=generator)   # as many draws as the cached mode's copy pick
+        self.calls += 1
+        pixels = (x * 255).round().to(torch.uint8).numpy()   # the training images x holds, found by their pixels
+        rows = [int(np.flatnonzero((self.train == img).all(axis=(1, 2, 3)))[0]) for img in pixels]
+        return to_float(self.copies[rows])
+
+
+def test_online_b_ood_of_the_cached_copies_trains_as_the_cached_mode(tiny):
+    """The online path (B_OOD handed in each step, θ_T's outputs on it computed then) gives the cached mode's run
+    when it is handed D_OOD's copies: same loss terms each epoch, same weights."""
+    params, splits, teacher, ood, cache = tiny
+    stub = _CachedCopies(ood, splits["train"].images, teacher)
+    cached = _train(tiny, RTD(1.0, 1.0, 2.0, False), lr=1e-3)
+    id_only = TeacherCache(id_logits=cache.id_logits, id_act=cache.id_act)
+    online = _train((params, splits, teacher, None, id_only), RTD(1.0, 1.0, 2.0, False), lr=1e-3, online_ood=stub)
+    assert stub.calls == math.ceil(len(splits["train"]) / params["train"]["batch_size"])   # once per step
+    for a, b in zip(cached.log, online.log):
+        for term in ("task", "kd", "ar", "total", "id_val_acc"):
+            assert b[term] == pytest.approx(a[term], rel=1e-4, abs=1e-7), term
+    # the weights agree up to float noise (θ_T's outputs computed in other batches differ in the last bits; Adam turns a
+    # near-zero gradient's noise into a full step): far closer to each other than either is to θ_T
+    flat = lambda m: torch.cat([p.flatten() for p in m.parameters()])  # noqa: E731
+    apart = (flat(cached.model) - flat(online.model)).norm()
+    moved = (flat(cached.model) - flat(teacher)).norm()
+    assert apart < 0.05 * moved
+
+
+def test_online_b_ood_runs_the_teacher_only_for_a_method_that_reads_its_outputs(tiny):
+    params, splits, teacher, ood, cache = tiny
+    calls = []
+    hook = teacher.head.register_forward_hook(lambda *_: calls.append(1))   # every forward path ends in the head
+    try:
+        _train((params, splits, teacher, None, None), AugOnly(), lr=1e-3, online_ood=_CachedCopies(ood, splits["train"].images, teacher))
+        assert not calls   # aug only: labels, no teacher
+        _train((params, splits, teacher, None, TeacherCache(id_logits=cache.id_logits)), RTD(1.0, 0.0, 2.0, False), lr=1e-3,
+               online_ood=_CachedCopies(ood, splits["train"].images, teacher))
+        assert calls   # KD only: θ_T's logits on each step's B_OOD
+    finally:
+        hook.remove()
+
+
+def test_online_ood_draws_fresh_copies_of_its_classes_only(tiny):
+    from rtd.tracks.vision.ood import OnlineOOD
+
+    params, splits, teacher, _, _ = tiny
+    x = to_float(splits["train"].images[:12])
+    y = torch.as_tensor(splits["train"].labels[:12])
+    eps = params["ood"]["pgd"]["epsilon"]
+    pgd = OnlineOOD(params["ood"], ["pgd"], teacher, "teacher")
+    g = torch.Generator().manual_seed(0)
+    adv = pgd(x, y, g, None)
+    assert 0 < (adv - x).abs().max().item() <= eps + 1e-6 and adv.min() >= 0 and adv.max() <= 1
+    noise = OnlineOOD(params["ood"], ["noise"], teacher, "teacher")
+    first, second = noise(x, y, g, None), noise(x, y, g, None)
+    assert not torch.equal(first, second)   # fresh at every step
+    assert (first - x).abs().max().item() > 2 * eps   # noise, not the PGD ball
+    torch.manual_seed(1)
+    again = noise(x, y, torch.Generator().manual_seed(5), None)
+    torch.manual_seed(1)
+    assert torch.equal(again, noise(x, y, torch.Generator().manual_seed(5), None))   # seeded: reproducible
+    # against the student: the attacked model is the one handed in, and its own loss rises
+    student = build_classifier("efficientnet-lite0")
+    student.load_state_dict(teacher.state_dict())
+    with torch.no_grad():
+        student.head.weight.mul_(-1.0)
+    on_student = OnlineOOD(params["ood"], ["pgd"], teacher, "student")(x, y, g, student)
+    ce = torch.nn.functional.cross_entropy
+    with torch.no_grad():
+        assert ce(student(on_student), y) > ce(student(x), y)
+        assert (on_student - x).abs().max().item() <= eps + 1e-6
+
+
+def test_online_ood_is_refused_where_a_track_has_none():
+    from rtd.tracks import get_track
+
+    with pytest.raises(ParamError, match="the text track has no online B_OOD"):
+        get_track("text").online_ood({}, None, ["all"])
 
 
 def test_init_head_keeps_resets_or_loads_the_probe(tmp_path):

@@ -20,7 +20,7 @@ def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr@0.003", "lora_tuned", "sdft", "l2sp",
             "l2sp_alpha@1.0", "l2sp_tuned", "wiseft_ft", "wiseft_ft@0.5", "wiseft_ft_oodval", "aug_only",
             "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_ar@1.0", "rtd_kd@0.5", "rtd_kd_tuned", "rtd_t_tuned", "rtd_rho@1.0", "aug_only_rho@1.0", "kd_only_rho@1.0",
-            "ar_only_rho@1.0", "wiseft_rtd", "wiseft_rtd@0.5", "wiseft_rtd_oodval"}
+            "ar_only_rho@1.0", "wiseft_rtd", "wiseft_rtd@0.5", "wiseft_rtd_oodval", "rtd_online@all"}
     assert set(metrics["vision"]) == rows
     seeds = tiny_params()["seeds"]
     for name, m in metrics["vision"].items():
@@ -40,6 +40,10 @@ def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     assert "rtd_rho@1.0_vs_ft" in metrics["significance"]   # every swept rho against FT
     for control in ("aug_only", "kd_only", "ar_only"):   # ... and against its controls at that rho
         assert f"rtd_rho@1.0_vs_{control}_rho@1.0" in metrics["significance"]
+    online = json.loads((tiny_repo / "models/rtd_online/transformsall/seed0/train_stats.json").read_text())["hparams"]
+    assert online["ood_transforms"] == tiny_params()["ood"]["transforms"] and online["pgd_target"] == "teacher"
+    assert "rtd_online@all_vs_rtd" in metrics["significance"]
+    assert "## B_OOD drawn at every step, and each transform class alone" in (tiny_repo / "reports/results.md").read_text()
     stats = json.loads((tiny_repo / "models/kd_only_rho/rho1.0/seed0/train_stats.json").read_text())
     assert stats["hparams"]["rho"] == 1.0 and stats["hparams"]["lambda_ar"] == 0.0, stats["hparams"]
     results = (tiny_repo / "reports/results.md").read_text()
@@ -128,6 +132,8 @@ def test_lambda_kd_change_touches_only_the_arms_that_read_it(tiny_repo):
     expected |= {f"train_rtd_ar@{s}-{v}" for s in seeds for v in p["lambda_ar_sweep"]}
     expected |= {f"train_rtd_rho@{s}-{v}" for s in seeds for v in p["rho_sweep"]}
     expected |= {f"train_kd_only_rho@{s}-{v}" for s in seeds for v in p["controls_rho_sweep"]}
+    expected |= {f"train_rtd_online@{s}-{v}" for s in seeds for v in p["online_transforms_sweep"]}
+    expected |= {f"train_kd_only_online@{s}-{v}" for s in seeds for v in p["controls_online_sweep"]}
     assert changed == expected   # what `dvc repro` would run first; downstream stages follow their changed inputs
 
 

@@ -64,6 +64,7 @@ def test_text_stages_declare_text_sections_and_shared_weights():
     ("text.ood.backtranslate.engine", "google", "`text.ood.backtranslate.engine` = 'google' is unknown"),
     ("text.teacher.backbone", "bert", "`text.teacher.backbone` = 'bert' is unknown"),
     ("text.lora.target_modules", "((", "`text.lora.target_modules` is not a valid regular expression"),
+    ("text.online_transforms_sweep", ["all"], "`text.online_transforms_sweep` must be []: online B_OOD"),
 ])
 def test_bad_text_params(dotted, value, message):
     p = default_params()

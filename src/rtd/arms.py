@@ -26,12 +26,14 @@ RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 class Arm:
     name: str
     reads: tuple[str, ...] = ()       # params keys read besides COMMON
-    variant: str | None = None        # "lr", "alpha", "lambda_ar", "lambda_kd", "temperature" or "rho": one run per value of `sweep`
+    variant: str | None = None        # "lr", "alpha", "lambda_ar", "lambda_kd", "temperature", "rho", "transforms": one run
+    #                                   per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
     default: str | None = None        # a tuning sweep: the params key of the value that the arm's own row reports
     label: str = ""
     init: str = "teacher"             # the method's ``init``: teacher (theta_T), new_head, probe (reads the LP head)
-    ood: bool = False                 # reads D_OOD
+    ood: bool = False                 # trains on B_OOD (read from D_OOD, or drawn online)
+    online: bool = False              # B_OOD drawn fresh at every step (``Track.online_ood``) instead of read from D_OOD
     cache: tuple[str, ...] = ()       # cached teacher outputs read (files data/vision/cache/<part>.safetensors)
     method: str = ""                  # the method class (``build_method``'s ``classes``; default: the arm's name)
     fixed: tuple[tuple[str, object], ...] = ()   # method arguments held at a value instead of read from params
@@ -78,6 +80,11 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("l2sp_alpha", variant="alpha", sweep="l2sp_alphas", label="L2-SP at another α", method="l2sp"),
     Arm("rtd_lr", reads=("lambda_ar", *RTD_KEYS), variant="lr", sweep="rtd_lrs", label="RTD at another lr of FT's grid",
         ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
+    # the proposal's pseudocode: B_OOD drawn fresh at every step (the teacher's B_OOD outputs computed then); one run per
+    # class set, `all` (ood.transforms) or one class (the per-transform ablation)
+    Arm("rtd_online", reads=("lambda_ar", *RTD_KEYS, "ood", "ood_online"), variant="transforms",
+        sweep="online_transforms_sweep", label="RTD, B_OOD drawn online", ood=True, online=True,
+        cache=("id_logits", "id_act"), method="rtd"),
     # the three controls at RTD's swept rho (same rho, same D_OOD copies): what an RTD setting's gain is made of
     Arm("aug_only_rho", variant="rho", sweep="controls_rho_sweep", label="control: aug only, at RTD's ρ", ood=True,
         method="aug_only"),
@@ -87,8 +94,18 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
     Arm("ar_only_rho", reads=("lambda_ar", "ar_layer"), variant="rho", sweep="controls_rho_sweep",
         label="control: AR only, at RTD's ρ", ood=True, cache=("id_logits", "id_act", "ood_act"), method="rtd",
         fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
+    # ... and at online B_OOD (same class set, same draws): what drawing B_OOD at every step buys RTD beyond augmentation
+    Arm("aug_only_online", reads=("rho", "ood", "ood_online"), variant="transforms", sweep="controls_online_sweep",
+        label="control: aug only, online B_OOD", ood=True, online=True, method="aug_only"),
+    Arm("kd_only_online", reads=("lambda_kd", "temperature", "kd_scale_t2", "rho", "ood", "ood_online"), variant="transforms",
+        sweep="controls_online_sweep", label="control: KD only, online B_OOD", ood=True, online=True, cache=("id_logits",),
+        method="rtd", fixed=(("lambda_ar", 0.0),)),
+    Arm("ar_only_online", reads=("lambda_ar", "rho", "ar_layer", "ood", "ood_online"), variant="transforms",
+        sweep="controls_online_sweep", label="control: AR only, online B_OOD", ood=True, online=True,
+        cache=("id_logits", "id_act"), method="rtd", fixed=(("lambda_kd", 0.0), ("temperature", 1.0), ("kd_scale_t2", False))),
 )}
 CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
+ONLINE_CONTROLS = ("aug_only_online", "kd_only_online", "ar_only_online")   # matched to `rtd_online@<classes>`
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,7 @@ TUNED = {
 # the rows of the summary table (results.md's first table, the README's): the arms compared at their tuned setting
 SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
            "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned",
-           "wiseft_rtd@0.5")
+           "rtd_online@all", "wiseft_rtd@0.5")
 DERIVED = {
     **{name: t.label for name, t in TUNED.items()},
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
@@ -147,6 +164,17 @@ def default_variant(arm: Arm, params: dict):
 def variant_values(arm: Arm, params: dict) -> list:
     """The swept values of an arm (``[None]`` for an arm without a variant)."""
     return list(params[arm.sweep]) if arm.sweep else [None]
+
+
+def online_classes(variant: str, params: dict) -> list[str]:
+    """The transform classes a run of an online arm draws B_OOD from: `all` = ``ood.transforms``, else the one named."""
+    return list(params["ood"]["transforms"]) if variant == "all" else [variant]
+
+
+def cache_parts(arm: Arm, method: Method) -> tuple[str, ...]:
+    """The teacher outputs a run reads from the cache: the method's, less B_OOD's where the arm draws B_OOD online
+    (θ_T's outputs on it are computed at each step)."""
+    return tuple(p for p in method.teacher_outputs if not (arm.online and p.startswith("ood_")))
 
 
 def run_dir(arm: str, seed: int, variant=None, track: str = BASE) -> str:

@@ -15,7 +15,8 @@ from .errors import ParamError
 METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr", "lora_tuned", "sdft", "l2sp", "l2sp_alpha", "l2sp_tuned",
            "wiseft_ft", "aug_only", "kd_only", "ar_only", "rtd", "rtd_lr", "rtd_tuned", "rtd_ar", "rtd_ar_tuned", "rtd_kd",
            "rtd_kd_tuned", "rtd_t", "rtd_t_tuned", "rtd_rho",
-           "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd")
+           "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd", "rtd_online",
+           "aug_only_online", "kd_only_online", "ar_only_online")
 BN_POLICIES = ("frozen", "train")
 WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 SEED_MAX = 2**32 - 1          # numpy's seed range

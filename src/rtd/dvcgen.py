@@ -57,7 +57,7 @@ def _train_stage(name: str) -> dict:
     if arm.variant:
         cmd += f" --{arm.variant.replace('_', '-')} ${{item.{arm.variant}}}"
     deps = [*(f"data/vision/{s}.safetensors" for s in ("train", "id_val", "ood_val"))]
-    deps += [TEACHER] + [PROBE_HEAD] * (arm.init == "probe") + [D_OOD] * arm.ood + [cache_path(p) for p in arm.cache]
+    deps += [TEACHER] + [PROBE_HEAD] * (arm.init == "probe") + [D_OOD] * (arm.ood and not arm.online) + [cache_path(p) for p in arm.cache]
     matrix = {"seed": "${seeds}"}
     if arm.variant:
         matrix[arm.variant] = f"${{{arm.sweep}}}"

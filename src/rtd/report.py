@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .arms import (CONTROL_OF, DERIVED, TRAINED, TUNED, Tuned, best_variant, default_variant, log_path, loss_weights,
+from .arms import (CONTROL_OF, DERIVED, ONLINE_CONTROLS, TRAINED, TUNED, Tuned, best_variant, default_variant, log_path, loss_weights,
                    param, switched_off, tuned_candidates)
 from .config import WISEFT_FIXED_ALPHA
 from .errors import ParamError
@@ -23,7 +23,9 @@ COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug
                ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"),
                # equal tuning budget: each tuned on id_val over its own grid of 3 values
                ("rtd_tuned", "ft_tuned"), ("rtd_tuned", "lora_tuned"), ("rtd_tuned", "l2sp_tuned"),
-               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"))
+               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"),
+               # the proposal's B_OOD, drawn at every step, against the pre-generated D_OOD approximation
+               ("rtd_online@all", "rtd"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
@@ -160,7 +162,9 @@ def build_metrics(track: str, rows: dict[str, dict], trend: dict | None = None) 
     significance = {}
     # and RTD at every swept rho against FT (what each setting of the extra compute buys) and its matched controls
     swept = [name for name in rows if name.startswith("rtd_rho@")]
-    matched = ((name, f"{control}@{name.partition('@')[2]}") for name in swept for control in CONTROL_OF)
+    matched = [(name, f"{control}@{name.partition('@')[2]}") for name in swept for control in CONTROL_OF]
+    matched += [(name, f"{control}@{name.partition('@')[2]}") for name in rows if name.startswith("rtd_online@")
+                for control in ONLINE_CONTROLS]   # absent where the control did not run at that class set
     for a, b in (*COMPARISONS, *((name, "ft") for name in swept), *matched):
         if a in rows and b in rows:
             ra = {r["seed"]: r for r in rows[a]["runs"]}
@@ -230,6 +234,37 @@ def rho_table(points: list[dict], batch_size: int, unit: str = "images") -> list
         name = "0 (FT)" if p["rho"] == 0 else f"{p['rho']:g}" + (" (`rtd`)" if p["row"] == "rtd" else "")
         lines.append(f"| {name} | {math.ceil(p['rho'] * batch_size)} | {p['flops_rel_ft']:.2f} | "
                      f"{_pct(p['ood_mean'])} ± {100 * p['ood_mean_std']:.1f} | {_pct(p['id_acc'])} ± {100 * p['id_acc_std']:.1f} | {delta} |")
+    return lines
+
+
+def rho_section(agg: dict, rows: dict[str, dict], weights: dict, unit: str) -> list[str]:
+    """The cost/robustness section where RTD ran at more than one ρ."""
+    points = rho_points(agg, rows, weights["rho"])
+    if not any(p["row"].startswith("rtd_rho@") for p in points):
+        return []
+    return ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"], unit)
+
+
+def online_table(agg: dict, rows: dict[str, dict]) -> list[str]:
+    """RTD with B_OOD read from D_OOD (`rtd`) and drawn at every step (`rtd_online@<classes>`): all classes, then each
+    class alone (the per-transform ablation), then the three controls with online B_OOD; Δ against `rtd_online@all`."""
+    online = [n for n in agg if n.startswith("rtd_online@")] + [n for n in agg if n.split("@")[0] in ONLINE_CONTROLS]
+    if not online:
+        return []
+    ref = agg.get("rtd_online@all")
+    lines = ["", "## B_OOD drawn at every step, and each transform class alone", "",
+             "`rtd` reads B_OOD from D_OOD (one copy of each training image, made once by stage `ood`); `rtd_online` draws",
+             "it fresh at every step, as the proposal's pseudocode has it: from every class of `ood.transforms` (`all`),",
+             "or from one class only; the controls draw it the same way. Same ρ, λs, T and lr. FLOPs/step omit making",
+             "B_OOD (its wall time: `benchmarks/`).", "",
+             "| run | B_OOD | OOD (mean over domains) | ID acc | Δ OOD vs `all` (points) | FLOPs/step (×FT) |",
+             "|---|---|---|---|---|---|"]
+    for name in ["rtd", *online] if "rtd" in agg else online:
+        m = agg[name]
+        source = "D_OOD (cached)" if name == "rtd" else f"online: {rows[name]['variant']}"
+        delta = "–" if ref is None or m is ref else f"{100 * (m[HEADLINE] - ref[HEADLINE]):+.1f}"
+        flops = "–" if m.get("flops_rel_ft") is None else f"{m['flops_rel_ft']:.2f}"
+        lines.append(f"| {rows[name]['label']} | {source} | {_pm(m, HEADLINE)} | {_pm(m, 'id_acc')} | {delta} | {flops} |")
     return lines
 
 
@@ -336,9 +371,7 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
                  if t[HEADLINE]["p_holm"] is not None and t[HEADLINE]["p_holm"] < 0.05]
     lines += ["", "OOD differences that survive correction: " + (", ".join(survivors) if survivors else "none") + "."]
     lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
-    points = rho_points(agg, rows, weights["rho"])
-    if any(p["row"].startswith("rtd_rho@") for p in points):
-        lines += ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"], unit)
+    lines += rho_section(agg, rows, weights, unit) + online_table(agg, rows)
 
     if logs:
         lines += ["", "## Size of each loss term", "",

@@ -6,6 +6,7 @@ import copy
 import math
 import sys
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -87,6 +88,33 @@ def _ood_index(ood: OODSet, n_id: int) -> torch.Tensor:
     return torch.as_tensor(order.reshape(n_id, counts[0]))
 
 
+class _BOOD:
+    """Where each step's B_OOD comes from: a copy (picked at random) of each source image in D_OOD, or ``online``."""
+
+    def __init__(self, method: Method, ood: OODSet | None, online: OnlineOOD | None, n: int, device: torch.device,
+                 bn_policy: str):
+        if ood is None and online is None:
+            raise RTDError(f"method {method.name} needs D_OOD: run `dvc repro ood`")
+        self.online, self.device, self.bn_policy = online, device, bn_policy
+        if online is not None:   # θ_T for PGD, and for its outputs on B_OOD where the method reads them
+            online.teacher.to(device)
+        reads = any(p.startswith("ood_") for p in method.teacher_outputs)
+        self.teacher = online.teacher if online is not None and reads else None
+        if online is None:
+            self.table, self.images = _ood_index(ood, n), torch.as_tensor(ood.images)
+
+    def draw(self, src: torch.Tensor, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator,
+             model: Classifier) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(D_OOD rows or None, the images) of B_OOD made from the training images ``src``."""
+        if self.online is None:
+            rows = self.table[src, torch.randint(self.table.shape[1], (len(src),), generator=generator)]
+            return rows, to_float(self.images[rows])
+        # drawn for the global batch, so that every rank's share is what one process would train on
+        x = self.online(to_float(images[src]).to(self.device), labels[src].to(self.device), generator, model)
+        set_train_mode(model, self.bn_policy)   # PGD against the student leaves it in eval mode
+        return None, x
+
+
 def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     def factor(step: int) -> float:
         if step < warmup:
@@ -133,30 +161,44 @@ class _StepModule(nn.Module):
         return _forward(self.model, x, n_id, layer, split)
 
 
+class OnlineOOD(Protocol):
+    """B_OOD drawn at every step (``Track.online_ood``): transformed copies of ``x`` (labels ``y``); ``teacher`` is θ_T."""
+    teacher: Classifier
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, student: Classifier) -> torch.Tensor: ...
+
+
 def _micro_step(runner: nn.Module, model: Classifier, method: Method, images: torch.Tensor, labels: torch.Tensor,
-                idx: torch.Tensor, ood_idx: torch.Tensor | None, ood_src: torch.Tensor | None,
-                ood_images: torch.Tensor | None, cache: TeacherCache | None, online_teacher: Classifier | None,
+                idx: torch.Tensor, ood_src: torch.Tensor | None, ood_idx: torch.Tensor | None, ood_x: torch.Tensor | None,
+                cache: TeacherCache | None, online_teacher: Classifier | None, ood_teacher: Classifier | None,
                 ar_layer: str, device: torch.device, split: bool) -> dict[str, torch.Tensor]:
-    """The loss terms of one micro-batch: B_ID = ``idx``, B_OOD = ``ood_idx`` (copies of ``ood_src``)."""
+    """The loss terms of one micro-batch: B_ID = ``idx``, B_OOD = ``ood_x`` (copies of ``ood_src``: D_OOD's rows
+    ``ood_idx``, or drawn online, whose teacher outputs ``ood_teacher`` computes now)."""
     x = to_float(images[idx]).to(device)
     n_id = len(idx)
-    if ood_idx is not None:
-        x = torch.cat([x, to_float(ood_images[ood_idx]).to(device)])
+    if ood_x is not None:
+        x = torch.cat([x, ood_x.to(device)])
     logits, act = runner(x, n_id, ar_layer if method.uses_activation else None, split)
     out = StepOutputs(logits_id=logits[:n_id], labels=labels[idx].to(device), act=act)
-    if ood_idx is not None:
+    if ood_x is not None:
         out.logits_ood, out.labels_ood = logits[n_id:], labels[ood_src].to(device)
     if online_teacher is not None:
         with torch.no_grad():
             t_logits, t_act = online_teacher.forward_with_activation(x, ar_layer)
         out.teacher_logits_id, out.teacher_logits_ood, out.teacher_act = t_logits[:n_id], t_logits[n_id:], t_act
-    elif cache is not None:
-        if cache.id_logits is not None:
-            out.teacher_logits_id = cache.id_logits[idx].to(device)
-        if ood_idx is not None and cache.ood_logits is not None:
+        return method.objective(out, model)
+    if cache is not None and cache.id_logits is not None:
+        out.teacher_logits_id = cache.id_logits[idx].to(device)
+    ood_act = None
+    if ood_teacher is not None and ood_x is not None:
+        with torch.no_grad():
+            out.teacher_logits_ood, ood_act = ood_teacher.forward_with_activation(x[n_id:], ar_layer)
+    elif ood_idx is not None and cache is not None:
+        if cache.ood_logits is not None:
             out.teacher_logits_ood = cache.ood_logits[ood_idx].to(device)
-        if ood_idx is not None and cache.id_act is not None and cache.ood_act is not None:
-            out.teacher_act = torch.cat([cache.id_act[idx], cache.ood_act[ood_idx]]).to(device)
+        ood_act = cache.ood_act[ood_idx] if cache.ood_act is not None else None
+    if ood_x is not None and cache is not None and cache.id_act is not None and ood_act is not None:
+        out.teacher_act = torch.cat([cache.id_act[idx].to(device), ood_act.to(device)])
     return method.objective(out, model)
 
 
@@ -237,7 +279,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
           tp: dict, seed: int, *, rho: float = 0.0, ar_layer: str = "pooled",
           ood: OODSet | None = None, cache: TeacherCache | None = None, hparams: dict | None = None,
           progress: bool = True, checkpointer: Checkpointer | None = None,
-          online_teacher: Classifier | None = None, world: World = World(), section: str = "train") -> TrainResult:
+          online_teacher: Classifier | None = None, online_ood: OnlineOOD | None = None, world: World = World(),
+          section: str = "train") -> TrainResult:
     """Train ``model`` with ``method``; keep the weights of the epoch with the best id_val accuracy.
 
     ``tp`` is params['train']: besides the optimisation settings, ``device``, ``precision`` (fp32 or
@@ -248,7 +291,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     With a ``checkpointer``, the run saves its state every ``checkpointer.every`` steps and a restarted
     run resumes there, producing exactly the result of an uninterrupted run.
     With ``online_teacher``, the teacher's outputs are computed every step, as in the proposal's
-    pseudocode, instead of read from ``cache`` (used by the benchmark to measure what caching saves).
+    pseudocode, instead of read from ``cache`` (used by the benchmark to measure what caching saves). With
+    ``online_ood``, B_OOD is drawn at every step instead of read from ``ood`` (D_OOD), θ_T's outputs on it computed then.
     ``section`` is where ``tp`` comes from in params.yaml, for the messages (``pretrain``, ``text.train``).
     """
     from tqdm import tqdm
@@ -282,14 +326,9 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     generator = torch.Generator().manual_seed(seed)
     images = torch.as_tensor(train_split.images)
     labels = torch.as_tensor(train_split.labels)
-    if method.uses_ood and ood is None:
-        raise RTDError(f"method {method.name} needs D_OOD: run `dvc repro ood`")
+    b_ood = _BOOD(method, ood, online_ood, n, device, tp["bn_policy"]) if method.uses_ood else None
     if method.teacher_outputs and cache is None and online_teacher is None:
         raise RTDError(f"method {method.name} needs the teacher cache: run `dvc repro cache`")
-    ood_table = ood_images = None
-    if method.uses_ood:
-        ood_table = _ood_index(ood, n)
-        ood_images = torch.as_tensor(ood.images)
     if method.init == "teacher" and cache is not None:
         check_cache(model, train_split, cache)
     runner: nn.Module = _StepModule(model)
@@ -322,26 +361,25 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
                    unit="step", disable=not progress, leave=False, initial=st.batch, total=steps_per_epoch)
         for i in bar:
             idx = st.perm[i * bsz:(i + 1) * bsz]
-            ood_idx = ood_src = None
-            if method.uses_ood:
-                k = math.ceil(rho * len(idx))
-                copy_pick = torch.randint(ood_table.shape[1], (k,), generator=generator)
-                ood_src = idx[:k]
-                ood_idx = ood_table[ood_src, copy_pick]
-            # this rank's share of the global batch, cut into `accum` micro-batches
-            mine = [shard(t, world) if t is not None else None for t in (idx, ood_idx, ood_src)]
-            micro = [torch.tensor_split(t, accum) if t is not None else [None] * accum for t in mine]
+            ood_src = ood_idx = ood_x = None
+            if b_ood is not None:   # outside the FLOP counter, whose module hooks break PGD's input gradients: FLOPs/step
+                # omit making B_OOD in both modes (D_OOD is made once, by stage `ood`); the benchmark times it
+                ood_src = idx[:math.ceil(rho * len(idx))]
+                ood_idx, ood_x = b_ood.draw(ood_src, images, labels, generator, model)
             counter = flop_counter() if st.step == 0 else None
             with counter if counter is not None else contextlib.nullcontext():
+                # this rank's share of the global batch, cut into `accum` micro-batches
+                mine = [shard(t, world) if t is not None else None for t in (idx, ood_src, ood_idx, ood_x)]
+                micro = [torch.tensor_split(t, accum) if t is not None else [None] * accum for t in mine]
                 optimizer.zero_grad(set_to_none=True)
                 for m in range(accum):
-                    b_idx, b_ood, b_src = micro[0][m], micro[1][m], micro[2][m]
+                    b_idx = micro[0][m]
                     last = m == accum - 1
                     with runner.no_sync() if world.distributed and not last else contextlib.nullcontext():
                         with autocast():
-                            terms = _micro_step(runner, model, method, images, labels, b_idx, b_ood, b_src, ood_images,
-                                                cache, online_teacher, ar_layer, device,
-                                                split=two_passes_allowed(model, tp))
+                            terms = _micro_step(runner, model, method, images, labels, b_idx, micro[1][m], micro[2][m],
+                                                micro[3][m], cache, online_teacher, b_ood and b_ood.teacher, ar_layer,
+                                                device, split=two_passes_allowed(model, tp))
                         # every rank must see a non-finite loss on any rank, or the others hang in all-reduce
                         if not math.isfinite(all_sum([terms["total"].item()], world)[0]):
                             if checkpointer is not None and world.main:

@@ -6,6 +6,7 @@
     python -m rtd.stages.train --arm l2sp --seed 0 --alpha 1.0
     python -m rtd.stages.train --arm rtd_ar --seed 0 --lambda-ar 1.0
     python -m rtd.stages.train --arm rtd_rho --seed 0 --rho 0.25
+    python -m rtd.stages.train --arm rtd_online --seed 0 --transforms all   # B_OOD drawn at every step
     python -m rtd.stages.train --arm rtd --seed 0 --track text   # the language track (models/text/...)
     torchrun --nproc_per_node 4 -m rtd.stages.train --arm rtd --seed 0   # 4 GPUs, DDP; rank 0 writes
     RTD_NPROC=4 dvc repro                  # the same for every training stage: each relaunches under torchrun
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="train one arm for one seed")
     parser.add_argument("--arm", required=True)
     parser.add_argument("--seed", required=True, type=int)
-    from ..arms import TRAINED, build_method, log_path, parse_variant, run_dir
+    from ..arms import TRAINED, build_method, cache_parts, log_path, online_classes, parse_variant, run_dir
     from ..errors import ParamError
 
     for flag in dict.fromkeys(a.variant for a in TRAINED.values() if a.variant):   # --lr, --alpha, --lambda-ar, --rho
@@ -43,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     rho = float(variant) if spec.variant == "rho" else params["rho"]   # rho is the loop's, not the objective's
 
     from ..data.splits import load_split
-    from ..io import load_arrays, save_arrays, seed_everything, write_json, write_text
+    from ..io import save_arrays, seed_everything, write_json, write_text
     from ..models import backbone_spec, check_layer, init_head, load_model, save_model
-    from ..train import LOSS_TERMS, Checkpointer, OODSet, cache_path, load_cache, train
+    from ..train import LOSS_TERMS, Checkpointer, cache_path, load_cache, train
     from ..tracks import track_key, track_path as P
 
     from ..distributed import close, init_world
@@ -61,27 +62,26 @@ def main(argv: list[str] | None = None) -> None:
     if method.init == "probe":
         inputs.append(P("models/teacher/probe_head.safetensors", track))
     init_head(model, method.init, inputs[-1] if method.init == "probe" else None)
-    ood = cache = None
-    if method.uses_ood:
-        inputs.append(P("data/vision/ood/train_ood.safetensors", track))
-        arrays = load_arrays(inputs[-1])
-        ood = OODSet(arrays["images"], arrays["source"])
+    ood, online = _b_ood_source(spec, method, params, variant, track, backbone, inputs)
+    cache = None
     if method.uses_activation:
         check_layer(model, params["ar_layer"])
-    if method.teacher_outputs:
-        cache = load_cache(method.teacher_outputs, params["ar_layer"], track)
-        inputs += [cache_path(part, track) for part in method.teacher_outputs]
+    if cache_parts(spec, method):
+        cache = load_cache(cache_parts(spec, method), params["ar_layer"], track)
+        inputs += [cache_path(part, track) for part in cache_parts(spec, method)]
     hparams = {k: v for k, v in vars(method).items() if isinstance(v, (int, float, str, bool)) and k != "name"}
     hparams["lr"] = method.lr if method.lr is not None else tp["lr"]
     if method.uses_ood:
         hparams["rho"] = rho
+    if online is not None:
+        hparams.update(ood_transforms=online_classes(variant, params), pgd_target=params["ood_online"]["pgd_target"])
 
     out_dir = run_dir(opts.arm, opts.seed, variant, track)
     key = _digest({"arm": opts.arm, "train": tp, "seed": opts.seed, "hparams": hparams,
                    "backbone": backbone, "threads": params["num_threads"]}, inputs)
     checkpointer = Checkpointer(f".scratch/checkpoints/{out_dir.removeprefix('models/')}.pt", tp["checkpoint_every"], key)
     result = train(model, method, train_split, id_val, ood_val, tp, opts.seed,
-                   rho=rho, ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams,
+                   rho=rho, ar_layer=params["ar_layer"], ood=ood, cache=cache, hparams=hparams, online_ood=online,
                    checkpointer=checkpointer, progress=world.main, world=world,
                    section=track_key("train", track))
     close(world)
@@ -104,6 +104,25 @@ def main(argv: list[str] | None = None) -> None:
         "ood_batch_size": math.ceil(tp["batch_size"] * rho) if method.uses_ood else 0,
         "hparams": hparams,
     })
+
+
+def _b_ood_source(spec, method, params: dict, variant, track: str, backbone: dict, inputs: list[str]) -> tuple:
+    """(D_OOD, None) for an arm that reads it (its file appended to ``inputs``), (None, online B_OOD against a frozen
+    copy of θ_T) for an online arm, (None, None) for an arm without B_OOD."""
+    from ..arms import online_classes
+    from ..io import load_arrays
+    from ..models import load_model
+    from ..train import OODSet
+    from ..tracks import get_track, track_path
+
+    if not method.uses_ood:
+        return None, None
+    if spec.online:
+        teacher = load_model(track_path("models/teacher/model.safetensors", track), backbone, 0.0)
+        return None, get_track(track).online_ood(params, teacher, online_classes(variant, params))
+    inputs.append(track_path("data/vision/ood/train_ood.safetensors", track))
+    arrays = load_arrays(inputs[-1])
+    return OODSet(arrays["images"], arrays["source"]), None
 
 
 def _digest(config: dict, files: list[str]) -> str:

@@ -68,6 +68,14 @@ class Track:
         """D_OOD's arrays (``images``, ``labels``, ``source``, ``transform``) and extra JSON files by name."""
         raise NotImplementedError
 
+    def online_ood(self, params: dict, teacher, classes: list[str]):
+        """B_OOD drawn fresh at every training step (arm `rtd_online`): a callable ``(x, y, generator, student) -> x'``
+        with the frozen teacher as ``.teacher`` (``rtd.train.OnlineOOD``); ``classes`` are transform names."""
+        from ..errors import ParamError
+
+        raise ParamError(f"the {self.name} track has no online B_OOD: switch arm `rtd_online` off "
+                         f"(`{self.section or ''}{'.' if self.section else ''}online_transforms_sweep: []`)")
+
     def official_metrics(self, params: dict) -> tuple[str, Callable] | None:
         """(name, f): f(logits, split) -> the dataset's official metrics, stored under name; or None."""
         return None

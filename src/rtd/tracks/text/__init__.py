@@ -7,8 +7,8 @@ from .. import Track
 
 # top-level params keys the text track replaces with `text.<key>`
 OVERRIDES = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
-             "temperature_sweep", "rho_sweep",
-             "controls_rho_sweep", "wiseft")
+             "temperature_sweep", "rho_sweep", "controls_rho_sweep", "online_transforms_sweep",
+             "controls_online_sweep", "wiseft")
 MANIFEST = "data/text/manifest.json"
 
 
@@ -70,6 +70,10 @@ class TextTrack(Track):
                              "word -> list of jargon synonyms")
         _number(params, "text.ood.hotflip.swaps", lo=1, integer=True)
         _number(params, "text.ood.hotflip.batch_size", lo=1, integer=True)
+        for key in ("online_transforms_sweep", "controls_online_sweep"):
+            if _get(params, f"text.{key}"):
+                raise ParamError(f"params.yaml: `text.{key}` must be []: online B_OOD (arm `rtd_online` and its controls) "
+                                 "is built for the vision track only; the text track's RTD reads the pre-generated D_OOD")
         track_sections(for_track(params, "text"), "text")
 
     def data_seed(self, params: dict) -> int:

@@ -77,6 +77,14 @@ class VisionTrack(Track):
         _number(params, "ood.pgd.steps", lo=1, integer=True)
         _number(params, "ood.pgd.step_size", lo=0, lo_open=True)
         _number(params, "ood.batch_size", lo=1, integer=True)
+        # arm `rtd_online`: each value is `all` (ood.transforms) or one class (any family: `-S ood.transforms=[pgd]` must
+        # not invalidate the per-class runs)
+        online = _name_list(params, "online_transforms_sweep", allowed=("all", *OOD_TRANSFORMS), allow_empty=True)
+        unmatched = [v for v in _name_list(params, "controls_online_sweep", allow_empty=True) if v not in online]
+        if unmatched:
+            raise ParamError(f"params.yaml: `controls_online_sweep` holds {unmatched!r}, not in `online_transforms_sweep` = "
+                             f"{online!r}: the controls are matched to an `rtd_online` run")
+        _choice(params, "ood_online.pgd_target", ("teacher", "student"))
 
         _choice(params, "teacher.backbone", BACKBONES)
         _choice(params, "teacher.head", TEACHER_HEADS)
@@ -181,6 +189,11 @@ class VisionTrack(Track):
         from .ood import generate_ood
 
         return generate_ood(train.images, train.labels, params["ood"], teacher), {}
+
+    def online_ood(self, params: dict, teacher, classes: list[str]):
+        from .ood import OnlineOOD
+
+        return OnlineOOD(params["ood"], classes, teacher, params["ood_online"]["pgd_target"])
 
     def official_metrics(self, params: dict):
         vision = params["vision"]

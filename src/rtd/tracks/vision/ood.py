@@ -83,6 +83,34 @@ def _pgd_transform(teacher: nn.Module | None, epsilon: float, steps: int, step_s
     return lambda x, y: pgd_linf(teacher, x, y, epsilon, steps, step_size)
 
 
+class OnlineOOD:
+    """B_OOD drawn fresh at every training step, as the proposal's pseudocode has it (arm `rtd_online`).
+
+    Each image gets a class drawn uniformly from ``classes`` (with the step's generator) and a fresh random transform
+    of that class (kornia draws from torch's global generator, which checkpoints save). PGD attacks the frozen
+    teacher, as D_OOD's copies do, or the student being trained (``pgd_target``). Images stay float: D_OOD's copies
+    are stored as uint8, these are not rounded.
+    """
+
+    def __init__(self, ood: dict, classes: list[str], teacher: nn.Module, pgd_target: str):
+        self.classes, self.teacher, self.pgd_target, self.pgd = list(classes), teacher, pgd_target, ood["pgd"]
+        self.teacher.eval()
+        self.transforms = build_transforms({**ood, "transforms": self.classes}, teacher)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, student: nn.Module) -> torch.Tensor:
+        family = torch.randint(len(self.classes), (len(x),), generator=generator)
+        out = torch.empty_like(x)
+        for f, name in enumerate(self.classes):
+            sel = torch.nonzero(family == f).flatten().to(x.device)
+            if len(sel) == 0:
+                continue
+            if name == "pgd" and self.pgd_target == "student":   # pgd_linf leaves the student in eval mode
+                out[sel] = pgd_linf(student, x[sel], y[sel], self.pgd["epsilon"], self.pgd["steps"], self.pgd["step_size"])
+            else:
+                out[sel] = self.transforms[name](x[sel], y[sel])
+        return out
+
+
 def generate_ood(images: np.ndarray, labels: np.ndarray, ood: dict, teacher: nn.Module | None) -> dict[str, np.ndarray]:
     """D_OOD: ``copies_per_image`` transformed copies of every ID training image.
 
