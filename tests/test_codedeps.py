@@ -49,15 +49,10 @@ def test_dvc_yaml_declares_each_stage_s_import_closure_and_the_params_check():
 def test_a_fingerprint_lists_its_closure_and_changes_only_with_it(tmp_path):
     """The `code` stage's file for a module holds the md5 of each file of its import closure: editing a file of the
     closure changes it, editing any other file does not (so DVC reruns exactly the stages that can execute it)."""
-    _write(tmp_path, "rtd/__init__.py")
-    _write(tmp_path, "rtd/stages/__init__.py")
-    _write(tmp_path, "rtd/stages/common.py")
-    _write(tmp_path, "rtd/stages/train.py", "from ..losses import kd\n")
-    _write(tmp_path, "rtd/stages/report.py", "from ..stats import holm\n")
-    _write(tmp_path, "rtd/losses.py", "kd = 1\n")
-    _write(tmp_path, "rtd/stats.py", "holm = 1\n")
-    _write(tmp_path, "rtd/tracks/__init__.py")
-    _write(tmp_path, "rtd/tracks/toy/__init__.py")
+    tree = {"stages/train.py": "from ..losses import kd\n", "stages/report.py": "from ..stats import holm\n",
+            "losses.py": "kd = 1\n", "stats.py": "holm = 1\n", "tracks/toy/__init__.py": ""}
+    for rel in ("__init__.py", "stages/__init__.py", "stages/common.py", "tracks/__init__.py", *tree):
+        _write(tmp_path, f"rtd/{rel}", tree.get(rel, ""))
     assert fingerprint_modules(tmp_path) == ["rtd.stages.report", "rtd.stages.train", "rtd.tracks.toy"]
     before = {m: fingerprint(m, tmp_path) for m in fingerprint_modules(tmp_path)}
     md5 = hashlib.md5(b"kd = 1\n").hexdigest()
