@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from .arms import COMMON, MODEL_PARAMS, TRAINED, TUNED, default_variant, log_path, switched_off
+from .arms import COMMON, MODEL_PARAMS, TRAINED, TUNED, WISEFT_ENDS, default_variant, log_path, switched_off
 from .codedeps import fingerprint_modules, fingerprint_path
 from .config import load_params
 from .figures import FIGURES
@@ -48,7 +48,6 @@ EVAL_PARAMS = ["eval", *MODEL_PARAMS, "vision.wilds_root", "num_threads", "seeds
 TEACHER = "models/teacher/model.safetensors"
 PROBE_HEAD = "models/teacher/probe_head.safetensors"   # LP-FT's head
 D_OOD = "data/vision/ood/train_ood.safetensors"
-WISEFT_ENDS = ("ft", "rtd")   # WiSE-FT theta_T -> the run that `<end>_tuned` chooses
 ANALYSES = ("cka", "reliability", "tsne")
 PARAMS_CHECK = "reports/params_check.txt"   # the `check` stage's output (stages/check.py)
 
@@ -70,7 +69,7 @@ def _train_stage(name: str) -> dict:
         "deps": deps,
         "params": [*COMMON, *arm.reads],
         "outs": [f"models/{name}/{run}seed${{item.seed}}/{f}" for f in ("model.safetensors", "train_stats.json")]
-        + ([f"models/{name}/{run}seed${{item.seed}}/adapter.safetensors"] if name in ("lora", "lora_lr") else []),
+        + ([f"models/{name}/{run}seed${{item.seed}}/adapter.safetensors"] if arm.kind == "lora" else []),
         "plots": [{f"reports/train/{name}/{run}seed${{item.seed}}.tsv": {"cache": False}}],
     }
 
@@ -78,7 +77,7 @@ def _train_stage(name: str) -> dict:
 def _terms(name: str) -> list[str]:
     """The loss terms an arm logs (the others are NaN in its TSV)."""
     reads = TRAINED[name].reads
-    return ["task"] + ["kd"] * ("temperature" in reads) + ["ar"] * ("ar_layer" in reads) + ["l2sp"] * (name in ("l2sp", "l2sp_alpha")) + ["total"]
+    return ["task"] + ["kd"] * ("temperature" in reads) + ["ar"] * ("ar_layer" in reads) + ["l2sp"] * (TRAINED[name].kind == "l2sp") + ["total"]
 
 
 
