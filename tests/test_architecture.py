@@ -14,7 +14,7 @@ TRACK_NAMES = ("vision", "text")
 MAX_LINES = 80
 # functions of the core still over MAX_LINES (issue 20 asks for none): each entry is a debt, not a licence;
 # the test fails if one grows or a new one appears
-LONG = {("rtd.train", "train"): 162, ("rtd.dvcgen", "pipeline"): 146, ("rtd.report", "results_markdown"): 90,
+LONG = {("rtd.train", "train"): 162, ("rtd.dvcgen", "pipeline"): 107, ("rtd.report", "results_markdown"): 90,
         ("rtd.stages.train", "main"): 84}
 
 
@@ -106,12 +106,13 @@ def test_the_checks_see_a_violation(tmp_path):
 
 @pytest.mark.parametrize("stage", ["train_rtd", "evaluate", "teacher"])
 def test_a_vision_stage_depends_on_no_text_module(stage):
+    from rtd.codedeps import code_files
     from rtd.dvcgen import pipeline
 
     stages = pipeline()["stages"]
     body = stages[stage].get("do", stages[stage])
-    code = [d for d in body["deps"] if d.startswith("src/")]
+    code = code_files(body["deps"])
     assert "src/rtd/tracks/vision/__init__.py" in code
     assert not [d for d in code if d.startswith("src/rtd/tracks/text/")]
     text = stages[f"text_{stage}"].get("do", stages[f"text_{stage}"])
-    assert not [d for d in text["deps"] if d.startswith("src/rtd/tracks/vision/")]
+    assert not [d for d in code_files(text["deps"]) if d.startswith("src/rtd/tracks/vision/")]

@@ -1,9 +1,11 @@
 """Stage code dependencies are the entry module's import closure (an ast walk), and dvc.yaml declares exactly them."""
 from __future__ import annotations
 
+import hashlib
+
 import yaml
 
-from rtd.codedeps import import_closure
+from rtd.codedeps import code_files, fingerprint, fingerprint_modules, fingerprint_path, import_closure
 from tests.helpers import ROOT
 
 
@@ -30,16 +32,43 @@ def test_dvc_yaml_declares_each_stage_s_import_closure_and_the_params_check():
     """A stage's code = the closure of its entry module and of the track package(s) it runs (the core finds a
     track by name at run time, which an ast walk cannot see): `check` and `report` serve every track."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    for name, stage in stages.items():
+    assert stages["code"]["deps"] == ["src/rtd"]
+    for name, stage in list(stages.items())[1:]:
         body = stage.get("do", stage)
         module = body["cmd"].split(" -m ", 1)[1].split()[0]
-        code = [d for d in body["deps"] if d.startswith("src/")]
+        code = code_files(body["deps"])
         tracks = ["vision", "text"] if name in ("check", "report") else ["text" if name.startswith("text_") else "vision"]
         closure = {f for m in [module, *(f"rtd.tracks.{t}" for t in tracks)] for f in import_closure(m)}
         assert code == sorted(closure), name
         assert ("reports/params_check.txt" in body["deps"]) == (name != "check"), name
     # the seeding and data loading of io.py reach every training stage (they were missing from the hand-typed lists)
-    assert "src/rtd/io.py" in stages["train_ft"]["deps"] and "src/rtd/analysis.py" in stages["report"]["deps"]
+    assert "src/rtd/io.py" in code_files(stages["train_ft"]["deps"])
+    assert "src/rtd/analysis.py" in code_files(stages["report"]["deps"])
+
+
+def test_a_fingerprint_lists_its_closure_and_changes_only_with_it(tmp_path):
+    """The `code` stage's file for a module holds the md5 of each file of its import closure: editing a file of the
+    closure changes it, editing any other file does not (so DVC reruns exactly the stages that can execute it)."""
+    tree = {"stages/train.py": "from ..losses import kd\n", "stages/report.py": "from ..stats import holm\n",
+            "losses.py": "kd = 1\n", "stats.py": "holm = 1\n", "tracks/toy/__init__.py": ""}
+    for rel in ("__init__.py", "stages/__init__.py", "stages/common.py", "tracks/__init__.py", *tree):
+        _write(tmp_path, f"rtd/{rel}", tree.get(rel, ""))
+    assert fingerprint_modules(tmp_path) == ["rtd.stages.report", "rtd.stages.train", "rtd.tracks.toy"]
+    before = {m: fingerprint(m, tmp_path) for m in fingerprint_modules(tmp_path)}
+    md5 = hashlib.md5(b"kd = 1\n").hexdigest()
+    assert f"{md5}  src/rtd/losses.py" in before["rtd.stages.train"].splitlines()
+    _write(tmp_path, "rtd/losses.py", "kd = 2\n")
+    after = {m: fingerprint(m, tmp_path) for m in fingerprint_modules(tmp_path)}
+    assert after["rtd.stages.train"] != before["rtd.stages.train"]
+    assert after["rtd.stages.report"] == before["rtd.stages.report"]
+    assert after["rtd.tracks.toy"] == before["rtd.tracks.toy"]
+    assert fingerprint_path("rtd.stages.train") == "reports/code/rtd.stages.train.txt"
+
+
+def test_the_committed_fingerprints_are_the_code_s():
+    """reports/code/ is what the `code` stage writes from this tree (dvc.lock records it; lockcheck compares)."""
+    for module in fingerprint_modules():
+        assert (ROOT / fingerprint_path(module)).read_text() == fingerprint(module), module
 
 
 def test_analysis_depends_on_the_models_it_reads():

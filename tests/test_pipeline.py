@@ -137,6 +137,28 @@ def test_lambda_kd_change_touches_only_the_arms_that_read_it(tiny_repo):
     assert changed == expected   # what `dvc repro` would run first; downstream stages follow their changed inputs
 
 
+def test_a_code_change_reruns_only_the_stages_that_can_execute_it(tiny_repo):
+    """Editing a file makes only `code` stale; once it has run, exactly the stages whose fingerprinted modules
+    import the file are: src/rtd/stats.py serves the erosion study and the report, no training stage."""
+    from rtd.codedeps import code_files
+
+    stages = yaml.safe_load((tiny_repo / "dvc.yaml").read_text())["stages"]
+    readers = {name for name, st in stages.items() if "src/rtd/stats.py" in code_files(st.get("do", st).get("deps", []))}
+    path = tiny_repo / "src/rtd/stats.py"
+    text = path.read_text()
+    path.write_text(text + "# an edit\n")
+    try:
+        assert set(json.loads(run_dvc(tiny_repo, "status", "--json"))) == {"code"}
+        run_dvc(tiny_repo, "repro", "-s", "code")
+        changed = set(json.loads(run_dvc(tiny_repo, "status", "--json")))
+    finally:
+        path.write_text(text)
+        run_dvc(tiny_repo, "repro", "-s", "code")
+    assert readers == {"erosion", "report"}
+    assert changed == readers
+    assert "up to date" in run_dvc(tiny_repo, "status")   # the fingerprints came back: nothing else reruns
+
+
 def test_a_param_change_reruns_only_its_arm_and_restoring_it_restores_every_byte(tiny_repo):
     params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
     before = pipeline_outputs(tiny_repo)

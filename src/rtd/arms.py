@@ -38,6 +38,11 @@ class Arm:
     method: str = ""                  # the method class (``build_method``'s ``classes``; default: the arm's name)
     fixed: tuple[tuple[str, object], ...] = ()   # method arguments held at a value instead of read from params
 
+    @property
+    def kind(self) -> str:
+        """The method class's key in ``METHOD_ARGS`` (``method``, or the arm's own name)."""
+        return self.method or self.name
+
 
 # each method's constructor arguments and the params key each one reads
 METHOD_ARGS: dict[str, dict[str, str]] = {
@@ -106,6 +111,7 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
 )}
 CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
 ONLINE_CONTROLS = ("aug_only_online", "kd_only_online", "ar_only_online")   # matched to `rtd_online@<classes>`
+WISEFT_ENDS = ("ft", "rtd")   # WiSE-FT theta_T -> the run that `<end>_tuned` chooses (stages wiseft_<end>)
 
 
 @dataclass(frozen=True)
@@ -224,7 +230,7 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
     spec = TRAINED[arm]
     if (variant is None) != (spec.variant is None):
         raise ParamError(f"arm {arm!r} " + (f"needs --{spec.variant.replace('_', '-')}" if spec.variant else "takes no variant"))
-    kind = spec.method or arm
+    kind = spec.kind
     args = {name: param(params, key) for name, key in METHOD_ARGS[kind].items()}
     args.update(spec.fixed)
     if spec.variant in args:

@@ -6,6 +6,7 @@ so a change to any file that a stage can execute marks it stale. Imports of othe
 from __future__ import annotations
 
 import ast
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -65,3 +66,35 @@ def import_closure(module: str, src: Path = SRC) -> list[str]:
     if module_file(module, src) is None:
         raise FileNotFoundError(f"no module {module!r} under {src}/")
     return list(_closure(module, str(src)))
+
+
+FINGERPRINTS = "reports/code"   # the `code` stage's outputs: one file per entry module (stages/code.py)
+
+
+def fingerprint_modules(src: Path = SRC) -> list[str]:
+    """The modules a stage can name in its deps: each stage entry point (``rtd.stages.<name>``) and each track
+    package (``rtd.tracks.<name>``, which the core imports by name at run time), found in the tree."""
+    stages = [f"rtd.stages.{p.stem}" for p in sorted((src / "rtd" / "stages").glob("*.py"))
+              if p.stem not in ("__init__", "common", "code")]
+    tracks = [f"rtd.tracks.{p.parent.name}" for p in sorted((src / "rtd" / "tracks").glob("*/__init__.py"))]
+    return stages + tracks
+
+
+def fingerprint_path(module: str) -> str:
+    """Where the ``code`` stage writes ``module``'s fingerprint (a stage that runs it depends on this file)."""
+    return f"{FINGERPRINTS}/{module}.txt"
+
+
+def fingerprint(module: str, src: Path = SRC) -> str:
+    """The md5 of every file in ``module``'s import closure, one line each: it changes exactly when a file that
+    the module can execute changes, so a stage that depends on it reruns then and only then."""
+    files = import_closure(module, src)   # paths from the repository root: src/...
+    lines = [f"{hashlib.md5((src / Path(f).relative_to('src')).read_bytes()).hexdigest()}  {f}" for f in files]
+    return f"# the files that `{module}` can execute (its import closure), with their md5\n" + "\n".join(lines) + "\n"
+
+
+def code_files(deps: list[str]) -> list[str]:
+    """The files a stage's ``deps`` make it depend on through their fingerprints: the union of those modules'
+    import closures, sorted."""
+    prefix = f"{FINGERPRINTS}/"
+    return sorted({f for d in deps if d.startswith(prefix) for f in import_closure(d[len(prefix):-len(".txt")])})

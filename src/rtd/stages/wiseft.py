@@ -14,19 +14,17 @@ from __future__ import annotations
 
 from .common import run_stage, track_arg, track_params
 
-ENDS = ("ft", "rtd")
-
 
 def main(argv: list[str] | None = None) -> None:
     opts = track_arg(argv, "WiSE-FT curve between the teacher and a fine-tuned model", **{"--end": {"required": True}})
     end, track = opts.end, opts.track
 
-    from ..arms import TUNED, run_dir, tuned_choice
+    from ..arms import TUNED, WISEFT_ENDS, run_dir, tuned_choice
     from ..errors import ParamError, RTDError
 
     params = track_params(track)
-    if end not in ENDS:
-        raise ParamError(f"unknown WiSE-FT endpoint {end!r}; choose one of {', '.join(ENDS)}")
+    if end not in WISEFT_ENDS:
+        raise ParamError(f"unknown WiSE-FT endpoint {end!r}; choose one of {', '.join(WISEFT_ENDS)}")
 
     from tqdm import tqdm
 
