@@ -14,8 +14,7 @@ TRACK_NAMES = ("vision", "text")
 MAX_LINES = 80
 # functions of the core still over MAX_LINES (issue 20 asks for none): each entry is a debt, not a licence;
 # the test fails if one grows or a new one appears
-LONG = {("rtd.train", "train"): 162, ("rtd.dvcgen", "pipeline"): 107, ("rtd.report", "results_markdown"): 90,
-        ("rtd.stages.train", "main"): 84}
+LONG: dict[tuple[str, str], int] = {}   # (module, function): a cap for a core function allowed over MAX_LINES
 
 
 def _modules() -> dict[str, Path]:

@@ -307,10 +307,52 @@ def erosion_headline(study: dict, default_p: float) -> dict:
     return out
 
 
+def significance_section(significance: dict, n_seeds: int) -> list[str]:
+    """The paired tests of one track's table, with Holm-adjusted p-values, and which OOD differences survive."""
+    lines = ["", "## Paired comparisons over seeds", "",
+             f"Paired t-test over matched seeds (two-sided; {n_seeds} seeds detect only large, consistent effects), on",
+             "OOD accuracy (mean over domains) and ID accuracy; Holm = the p-value Holm–Bonferroni-adjusted over the",
+             f"{len(significance)} comparisons of this table (one family per metric): a difference survives",
+             "correction where it is below 0.05.", "",
+             "| comparison | Δ OOD (points) | t | p | p (Holm) | Δ ID acc (points) | p | p (Holm) |",
+             "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    for key, test in significance.items():
+        o, i = test[HEADLINE], test["id_acc"]
+        lines.append(f"| {key.replace('_vs_', ' vs ')} | {100 * o['mean_diff']:+.1f} | {fmt(o['t'])} | {fmt(o['p'], 3)} | "
+                    f"{fmt(o['p_holm'], 3)} | {100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} | {fmt(i['p_holm'], 3)} |")
+    survivors = [k.replace("_vs_", " vs ") for k, t in significance.items()
+                if t[HEADLINE]["p_holm"] is not None and t[HEADLINE]["p_holm"] < 0.05]
+    lines += ["", "OOD differences that survive correction: " + (", ".join(survivors) if survivors else "none") + "."]
+    return lines
+
+
+def loss_term_section(logs: dict[str, list[list[dict]]], weights: dict, rows: dict[str, dict], track: str) -> list[str]:
+    """Each trained row's loss terms at its first and last epoch (mean over seeds), raw and weighted."""
+    from .tracks import track_path
+
+    lines = ["", "## Size of each loss term", "",
+             f"Mean over seeds of each term at the first and the last epoch run (from `{track_path('reports/train', track)}/`); weighted ="
+             " λ × term, its contribution to the total. λ_KD = " f"{weights['lambda_kd']}, T = {weights['temperature']}"
+             f", KD × T² = {weights['kd_scale_t2']}; L2-SP contributes α/2 × ‖θ − θ_T‖² with α = {weights['l2sp_alpha']}.", "",
+             "| arm | epoch | L_task | L_KD | λ_KD·L_KD | L_AR | λ_AR·L_AR | L2-SP penalty | id_val acc |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, run_logs in logs.items():
+        lam_kd, lam_ar = weights["arms"][name]
+        for which in ("first", "last"):
+            pick = [log[0] if which == "first" else log[-1] for log in run_logs]
+            mean = {k: sum(r[k] for r in pick) / len(pick) for k in pick[0]}
+            f = lambda v: "–" if v != v else f"{v:.4g}"  # noqa: E731  (NaN: term not used)
+            lines.append(f"| {rows[name]['label']} | {which} ({mean['epoch']:.3g}) | {f(mean['task'])} | {f(mean['kd'])} | "
+                        f"{f(lam_kd * mean['kd'])} | {f(mean['ar'])} | {f(lam_ar * mean['ar'])} | {f(mean['l2sp'])} | "
+                        f"{_pct(mean['id_val_acc'])} |")
+    return lines
+
+
 def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dict[str, list[list[dict]]],
                      weights: dict, cka: dict | None = None, figures: dict[str, str] | None = None) -> str:
     """The results page: main table (mean ± std over seeds), per-domain table, tests, loss-term sizes."""
-    from .tracks import get_track, track_path
+    from .tracks import get_track
 
     agg = metrics[track]
     unit = get_track(track).unit
@@ -355,40 +397,12 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
         lines.append(f"| {rows[name]['label']} | " + " | ".join(cells) + f" | {_pm(m, 'ood_domain_mean_acc')} |")
     lines += ["", "In parentheses: change of the mean in points relative to the teacher (negative = that domain eroded)."]
 
-    lines += ["", "## Paired comparisons over seeds", "",
-              f"Paired t-test over matched seeds (two-sided; {n_seeds} seeds detect only large, consistent effects), on",
-              "OOD accuracy (mean over domains) and ID accuracy; Holm = the p-value Holm–Bonferroni-adjusted over the",
-              f"{len(metrics['significance'])} comparisons of this table (one family per metric): a difference survives",
-              "correction where it is below 0.05.", "",
-              "| comparison | Δ OOD (points) | t | p | p (Holm) | Δ ID acc (points) | p | p (Holm) |",
-              "|---|---|---|---|---|---|---|---|"]
-    fmt = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-    for key, test in metrics["significance"].items():
-        o, i = test[HEADLINE], test["id_acc"]
-        lines.append(f"| {key.replace('_vs_', ' vs ')} | {100 * o['mean_diff']:+.1f} | {fmt(o['t'])} | {fmt(o['p'], 3)} | "
-                     f"{fmt(o['p_holm'], 3)} | {100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} | {fmt(i['p_holm'], 3)} |")
-    survivors = [k.replace("_vs_", " vs ") for k, t in metrics["significance"].items()
-                 if t[HEADLINE]["p_holm"] is not None and t[HEADLINE]["p_holm"] < 0.05]
-    lines += ["", "OOD differences that survive correction: " + (", ".join(survivors) if survivors else "none") + "."]
+    lines += significance_section(metrics["significance"], n_seeds)
     lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
     lines += rho_section(agg, rows, weights, unit) + online_table(agg, rows)
 
     if logs:
-        lines += ["", "## Size of each loss term", "",
-                  f"Mean over seeds of each term at the first and the last epoch run (from `{track_path('reports/train', track)}/`); weighted ="
-                  " λ × term, its contribution to the total. λ_KD = " f"{weights['lambda_kd']}, T = {weights['temperature']}"
-                  f", KD × T² = {weights['kd_scale_t2']}; L2-SP contributes α/2 × ‖θ − θ_T‖² with α = {weights['l2sp_alpha']}.", "",
-                  "| arm | epoch | L_task | L_KD | λ_KD·L_KD | L_AR | λ_AR·L_AR | L2-SP penalty | id_val acc |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for name, run_logs in logs.items():
-            lam_kd, lam_ar = weights["arms"][name]
-            for which in ("first", "last"):
-                pick = [log[0] if which == "first" else log[-1] for log in run_logs]
-                mean = {k: sum(r[k] for r in pick) / len(pick) for k in pick[0]}
-                f = lambda v: "–" if v != v else f"{v:.4g}"  # noqa: E731  (NaN: term not used)
-                lines.append(f"| {rows[name]['label']} | {which} ({mean['epoch']:.3g}) | {f(mean['task'])} | {f(mean['kd'])} | "
-                             f"{f(lam_kd * mean['kd'])} | {f(mean['ar'])} | {f(lam_ar * mean['ar'])} | {f(mean['l2sp'])} | "
-                             f"{_pct(mean['id_val_acc'])} |")
+        lines += loss_term_section(logs, weights, rows, track)
     if cka is not None:
         lines += ["", "## Representational similarity", ""] + cka_table(cka, unit)
     if figures:
