@@ -18,7 +18,6 @@ METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr", "lora_tune
            "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd", "rtd_online",
            "aug_only_online", "kd_only_online", "ar_only_online")
 BN_POLICIES = ("frozen", "train")
-WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 SEED_MAX = 2**32 - 1          # numpy's seed range
 
 
@@ -259,6 +258,8 @@ def _track_sections(params: dict) -> None:
     for end in (0.0, 1.0):
         if end not in _get(params, "wiseft.alphas"):
             raise ParamError(f"params.yaml: `wiseft.alphas` must include {end:g} (the endpoints θ_T and the fine-tuned model)")
+    from .arms import WISEFT_FIXED_ALPHA
+
     if WISEFT_FIXED_ALPHA not in _get(params, "wiseft.alphas"):
         raise ParamError(f"params.yaml: `wiseft.alphas` must include {WISEFT_FIXED_ALPHA} (WiSE-FT's fixed mix, reported "
                          "as its own row as in Wortsman et al. 2022), e.g. [0.0, 0.1, ..., 1.0]")
