@@ -160,6 +160,7 @@ DERIVED = {
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
     "wiseft_rtd": "WiSE-FT (θ_T → RTD tuned)",
 }
+REPORT_ROWS = (*TRAINED, *DERIVED)   # what params.yaml's `methods` may list
 
 
 def loss_weights(arm: Arm, params: dict, variant=None) -> tuple[float, float]:
