@@ -112,6 +112,22 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
 CONTROL_OF = {"aug_only_rho": "aug_only", "kd_only_rho": "kd_only", "ar_only_rho": "ar_only"}   # the same objective
 ONLINE_CONTROLS = ("aug_only_online", "kd_only_online", "ar_only_online")   # matched to `rtd_online@<classes>`
 WISEFT_ENDS = ("ft", "rtd")   # WiSE-FT theta_T -> the run that `<end>_tuned` chooses (stages wiseft_<end>)
+WISEFT_ROWS = tuple(f"wiseft_{end}" for end in WISEFT_ENDS)
+WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
+
+# The study's design, as data: the report, the analysis, the figures and the headline read these and name no arm.
+BASELINE = "ft"         # FT from θ_T: FLOPs are relative to it; the ρ = 0 point; the reference of the claims (with its tuned row)
+METHOD = "rtd"          # RTD at the params' defaults: the proposal's claims, the ρ table, the cached row of the online table
+RHO_SWEEP = "rtd_rho"   # RTD at each ρ of `rho_sweep`: tested against FT and against its matched controls (CONTROL_OF)
+ONLINE = "rtd_online"   # B_OOD drawn at every step, one row per class set; `<ONLINE>@all` is its table's reference
+COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "kd_only"),
+               ("rtd", "ar_only"), ("rtd", "wiseft_ft"),
+               ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"),
+               # equal tuning budget: each tuned on id_val over its own grid of 3 values
+               ("rtd_tuned", "ft_tuned"), ("rtd_tuned", "lora_tuned"), ("rtd_tuned", "l2sp_tuned"),
+               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"),
+               # the proposal's B_OOD, drawn at every step, against the pre-generated D_OOD approximation
+               ("rtd_online@all", "rtd"))   # the report's paired tests (with the ρ-swept and online controls' own)
 
 
 @dataclass(frozen=True)
@@ -144,6 +160,7 @@ DERIVED = {
     "wiseft_ft": "WiSE-FT (θ_T → FT tuned)",
     "wiseft_rtd": "WiSE-FT (θ_T → RTD tuned)",
 }
+REPORT_ROWS = (*TRAINED, *DERIVED)   # what params.yaml's `methods` may list
 
 
 def loss_weights(arm: Arm, params: dict, variant=None) -> tuple[float, float]:

@@ -11,14 +11,7 @@ import yaml
 
 from .errors import ParamError
 
-# report rows; src/rtd/arms.py defines them (a test keeps the two in step)
-METHODS = ("ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr", "lora_tuned", "sdft", "l2sp", "l2sp_alpha", "l2sp_tuned",
-           "wiseft_ft", "aug_only", "kd_only", "ar_only", "rtd", "rtd_lr", "rtd_tuned", "rtd_ar", "rtd_ar_tuned", "rtd_kd",
-           "rtd_kd_tuned", "rtd_t", "rtd_t_tuned", "rtd_rho",
-           "aug_only_rho", "kd_only_rho", "ar_only_rho", "wiseft_rtd", "rtd_online",
-           "aug_only_online", "kd_only_online", "ar_only_online")
 BN_POLICIES = ("frozen", "train")
-WISEFT_FIXED_ALPHA = 0.5   # Wortsman et al. 2022 report the fixed mix α = 0.5 beside the α chosen on held-out data
 SEED_MAX = 2**32 - 1          # numpy's seed range
 
 
@@ -195,7 +188,9 @@ def validate(params: Any) -> None:
     if track not in _name_list(params, "tracks", allowed=available_tracks()):
         raise ParamError(f"params.yaml: `track` = {track!r} (the track results.md leads with) is not in `tracks` = "
                          f"{_get(params, 'tracks')!r}: add it there, or choose one of them")
-    _name_list(params, "methods", allowed=METHODS)
+    from .arms import REPORT_ROWS
+
+    _name_list(params, "methods", allowed=REPORT_ROWS)
     _number(params, "num_threads", lo=1, integer=True)
     seeds = _get(params, "seeds")
     if not isinstance(seeds, list) or not seeds:
@@ -259,6 +254,8 @@ def _track_sections(params: dict) -> None:
     for end in (0.0, 1.0):
         if end not in _get(params, "wiseft.alphas"):
             raise ParamError(f"params.yaml: `wiseft.alphas` must include {end:g} (the endpoints θ_T and the fine-tuned model)")
+    from .arms import WISEFT_FIXED_ALPHA
+
     if WISEFT_FIXED_ALPHA not in _get(params, "wiseft.alphas"):
         raise ParamError(f"params.yaml: `wiseft.alphas` must include {WISEFT_FIXED_ALPHA} (WiSE-FT's fixed mix, reported "
                          "as its own row as in Wortsman et al. 2022), e.g. [0.0, 0.1, ..., 1.0]")

@@ -176,13 +176,9 @@ def _head_stages() -> dict:
     }
 
 
-def pipeline() -> dict:
-    """The whole dvc.yaml as a dict, with the stages of the tracks listed in params.yaml's `tracks`."""
-    defaults = load_params("params.yaml")   # a bad value or an unknown track stops here, before dvc.yaml is written
-    tracks = defaults["tracks"]
-    stages = _head_stages()
-    for name in TRAINED:
-        stages[f"train_{name}"] = _train_stage(name)
+def _evaluation_stages() -> dict:
+    """evaluate@<arm> (every run of an arm) and wiseft_<end> (theta_T -> the run that `<end>_tuned` chooses)."""
+    stages: dict = {}
     # arms without a sweep share one foreach stage; a swept arm also reads its sweep, so it gets its own
     plain = [n for n in TRAINED if not TRAINED[n].sweep]
     stages["evaluate"] = {
@@ -210,6 +206,57 @@ def pipeline() -> dict:
             "params": EVAL_PARAMS + [TRAINED[a].sweep for a in arms if TRAINED[a].sweep] + ["wiseft"],
             "outs": [{f"reports/eval/wiseft_{end}.json": {"cache": False}}],
         }
+    return stages
+
+
+def _report_stage(tracks: list[str], off: dict[str, set[str]], evals: list[str]) -> dict:
+    """The one report stage over every track: the evaluations of the arms that ran, the logs, the figures."""
+    reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
+    report_params = ["track", "methods", "seeds", "train.batch_size", *DEFAULTS, *SWEEPS]   # per track
+    return {
+        "cmd": f"{PY}report",
+        "deps": ["reports/erosion.json"] * ("vision" in tracks)
+        + [p for t in tracks for p in [*(track_path(r, t) for r in reports
+                                         if r not in {f"reports/eval/{n}.json" for n in off[t]}),
+                                       track_path("reports/train", t)]],
+        "params": list(dict.fromkeys(["tracks", *(k for t in tracks for k in (report_params if t == "vision" else
+                                                                              _text_params(report_params))),
+                                      "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2",
+                                      *(["data.shortcut.p"] * ("vision" in tracks))])),
+        # the DVC metric is the short headline (`dvc exp show` stays readable); every aggregate is a plain output
+        "metrics": [{"reports/headline.json": {"cache": False}}],
+        "outs": [{"reports/metrics.json": {"cache": False}}, {"reports/results.md": {"cache": False}}],
+        "plots": [{track_path(f"reports/figures/{name}.png", t): {"cache": False}} for t in tracks for name in FIGURES],
+    }
+
+
+def _plots(defaults: dict, tracks: list[str], off: dict[str, set[str]]) -> list[dict]:
+    """The top-level plots: loss terms and validation accuracy per epoch of each arm's first run, per track."""
+    # the top-level plots name files, which DVC does not interpolate: they follow the committed params
+    seed = defaults["seeds"][0]
+    plots = []
+    for track, sub, title in (("vision", defaults, ""), ("text", defaults["text"], "text: ")):
+        if track not in tracks:
+            continue
+        sweeps = {**defaults, **sub}
+        first = {name: log_path(name, seed, (default_variant(arm, sweeps) if arm.default else sweeps[arm.sweep][0])
+                                if arm.sweep else None, track) for name, arm in TRAINED.items() if name not in off[track]}
+        plots += [
+            {f"{title}loss terms per epoch (first seed)": {"x": "epoch", "y": {first[n]: _terms(n) for n in first}}},
+            {f"{title}validation accuracy per epoch (first seed)":
+                {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in first}}},
+        ]
+    return plots
+
+
+def pipeline() -> dict:
+    """The whole dvc.yaml as a dict, with the stages of the tracks listed in params.yaml's `tracks`."""
+    defaults = load_params("params.yaml")   # a bad value or an unknown track stops here, before dvc.yaml is written
+    tracks = defaults["tracks"]
+    stages = _head_stages()
+    for name in TRAINED:
+        stages[f"train_{name}"] = _train_stage(name)
+    stages.update(_evaluation_stages())
     stages["erosion"] = {
         "cmd": f"{PY}erosion",
         "deps": ["data/vision/train_clean.safetensors", *EVAL_DATA, TEACHER],
@@ -248,41 +295,11 @@ def pipeline() -> dict:
         stages = {k: v for k, v in stages.items() if k.startswith("text_") or k in ("code", "check")}
     off = {t: {n for n in TRAINED if switched_off(n, for_track(defaults, t))} for t in tracks}
     _switch_off(stages, off)
-    reports = [f"reports/eval/{e}.json" for e in evals] + [f"reports/analysis/{name}.json" for name in ANALYSES]
-    report_params = ["track", "methods", "seeds", "train.batch_size", *DEFAULTS, *SWEEPS]   # per track
-    stages["report"] = {
-        "cmd": f"{PY}report",
-        "deps": ["reports/erosion.json"] * ("vision" in tracks)
-        + [p for t in tracks for p in [*(track_path(r, t) for r in reports
-                                         if r not in {f"reports/eval/{n}.json" for n in off[t]}),
-                                       track_path("reports/train", t)]],
-        "params": list(dict.fromkeys(["tracks", *(k for t in tracks for k in (report_params if t == "vision" else
-                                                                              _text_params(report_params))),
-                                      "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2",
-                                      *(["data.shortcut.p"] * ("vision" in tracks))])),
-        # the DVC metric is the short headline (`dvc exp show` stays readable); every aggregate is a plain output
-        "metrics": [{"reports/headline.json": {"cache": False}}],
-        "outs": [{"reports/metrics.json": {"cache": False}}, {"reports/results.md": {"cache": False}}],
-        "plots": [{track_path(f"reports/figures/{name}.png", t): {"cache": False}} for t in tracks for name in FIGURES],
-    }
+    stages["report"] = _report_stage(tracks, off, evals)
     for name, stage in list(stages.items())[1:]:   # all but `code`
         owners = tracks if name in ("check", "report") else ["text" if name.startswith("text_") else BASE]
         _code_deps(stage, owners, check=name != "check")
-    # the top-level plots name files, which DVC does not interpolate: they follow the committed params
-    seed = defaults["seeds"][0]
-    plots = []
-    for track, sub, title in (("vision", defaults, ""), ("text", defaults["text"], "text: ")):
-        if track not in tracks:
-            continue
-        sweeps = {**defaults, **sub}
-        first = {name: log_path(name, seed, (default_variant(arm, sweeps) if arm.default else sweeps[arm.sweep][0])
-                                if arm.sweep else None, track) for name, arm in TRAINED.items() if name not in off[track]}
-        plots += [
-            {f"{title}loss terms per epoch (first seed)": {"x": "epoch", "y": {first[n]: _terms(n) for n in first}}},
-            {f"{title}validation accuracy per epoch (first seed)":
-                {"x": "epoch", "y": {first[n]: ["id_val_acc", "ood_val_acc"] for n in first}}},
-        ]
-    return {"stages": stages, "plots": plots}
+    return {"stages": stages, "plots": _plots(defaults, tracks, off)}
 
 
 def _switch_off(stages: dict, off: dict[str, set[str]]) -> None:

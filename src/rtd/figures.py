@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .arms import BASELINE, METHOD
+
 PNG_METADATA = {"Software": None}   # matplotlib writes its version here by default
 CLASS_COLOURS = "tab10"
 DOMAIN_MARKERS = {"id": "o", "handwriting": "^", "decorative": "s", "sklearn_digits": "x", "example": "^", "web": "^"}
@@ -17,7 +19,7 @@ def _plt():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"figure.dpi": 100, "font.size": 9, "svg.hashsalt": "rtd"})
+    plt.rcParams.update({"figure.dpi": 100, "font.size": 9, "svg.hashsalt": __package__})   # the package's name
     return plt
 
 
@@ -90,7 +92,7 @@ def wiseft_curves(curves: dict[str, dict[str, list[dict]]], path: str | Path) ->
     """ID and OOD accuracy against alpha for each WiSE-FT endpoint; one thin line per seed, the mean bold."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    colours = {"ft": "tab:blue", "rtd": "tab:red"}
+    colours = {BASELINE: "tab:blue", METHOD: "tab:red"}
     for ax, key, title in ((axes[0], "id_acc", "ID accuracy (id_test)"), (axes[1], "ood_acc", "OOD accuracy (ood_test pooled)")):
         for end, seeds in curves.items():
             alphas = [p["alpha"] for p in next(iter(seeds.values()))]
@@ -143,9 +145,9 @@ def cka_lines(cka: dict, path: str | Path) -> None:
     cmap = plt.get_cmap("tab20")
     for ax, where in zip(axes, ("id", "ood")):
         for i, (name, values) in enumerate(cka["models"].items()):
-            style = "-" if name in ("ft", "rtd") else "--"
+            style = "-" if name in (BASELINE, METHOD) else "--"
             ax.plot(range(len(layers)), [values[where][layer] for layer in layers], style, marker="o", ms=3,
-                    color=cmap(i % 20), lw=2 if name in ("ft", "rtd") else 1, label=name)
+                    color=cmap(i % 20), lw=2 if name in (BASELINE, METHOD) else 1, label=name)
         ax.set_xticks(range(len(layers)))
         ax.set_xticklabels(layers, rotation=20)
         ax.set_title(f"{where.upper()} inputs (n = {cka['n'][where]})")

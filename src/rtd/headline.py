@@ -7,7 +7,9 @@ teacher to FT (the erosion the method is meant to prevent), and the erosion stud
 """
 from __future__ import annotations
 
-HEADLINE_ARMS = ("teacher", "ft", "rtd", "wiseft_ft")
+from .arms import BASELINE, METHOD, WISEFT_ROWS
+
+HEADLINE_ARMS = ("teacher", BASELINE, METHOD, WISEFT_ROWS[0])
 DIGITS = 4
 
 
@@ -22,8 +24,8 @@ def headline(metrics: dict, tracks: list[str]) -> dict:
         rows = metrics[track]
         part = {arm: {"id": round(rows[arm]["id_acc"], DIGITS), "ood": round(rows[arm]["ood_domain_mean_acc"], DIGITS)}
                 for arm in HEADLINE_ARMS if arm in rows}
-        if "teacher" in part and "ft" in part:
-            part["ft_ood_loss"] = round(part["teacher"]["ood"] - part["ft"]["ood"], DIGITS)
+        if "teacher" in part and BASELINE in part:
+            part[f"{BASELINE}_ood_loss"] = round(part["teacher"]["ood"] - part[BASELINE]["ood"], DIGITS)
         out[track] = part
     if "erosion" in metrics:
         study = metrics["erosion"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .arms import (CONTROL_OF, DERIVED, ONLINE_CONTROLS, TRAINED, TUNED, Tuned, best_variant, default_variant, log_path, loss_weights,
-                   param, switched_off, tuned_candidates)
-from .config import WISEFT_FIXED_ALPHA
+from .arms import (BASELINE, COMPARISONS, CONTROL_OF, DERIVED, METHOD, ONLINE, ONLINE_CONTROLS, RHO_SWEEP, TRAINED, TUNED,
+                   WISEFT_FIXED_ALPHA, WISEFT_ROWS, Tuned, best_variant, default_variant, log_path, loss_weights, param, switched_off,
+                   tuned_candidates)
 from .errors import ParamError
 from .metrics import aggregate_runs, paired_ttest
 from .tracks import BASE
@@ -18,14 +18,6 @@ COLUMNS = (("id_acc", "ID acc", True), ("ood_domain_mean_acc", "OOD (mean over d
            ("ood_acc", "OOD pooled", True), ("ood_worst_acc", "worst OOD domain", True), ("gap_mean", "gap", False),
            ("effective_robustness_val", "ER (ood_val)", True), ("id_ece", "ID ECE", False), ("ood_ece", "OOD ECE", False))
 HEADLINE = "ood_domain_mean_acc"   # the headline OOD metric: each domain counts once, whatever its size
-COMPARISONS = (("rtd", "ft"), ("rtd", "ft_tuned"), ("rtd", "lpft"), ("rtd", "aug_only"), ("rtd", "kd_only"),
-               ("rtd", "ar_only"), ("rtd", "wiseft_ft"),
-               ("rtd", f"wiseft_ft@{WISEFT_FIXED_ALPHA:g}"), ("wiseft_rtd", "wiseft_ft"),
-               # equal tuning budget: each tuned on id_val over its own grid of 3 values
-               ("rtd_tuned", "ft_tuned"), ("rtd_tuned", "lora_tuned"), ("rtd_tuned", "l2sp_tuned"),
-               ("rtd_ar_tuned", "ft_tuned"), ("rtd_kd_tuned", "ft_tuned"), ("rtd_t_tuned", "ft_tuned"),
-               # the proposal's B_OOD, drawn at every step, against the pre-generated D_OOD approximation
-               ("rtd_online@all", "rtd"))
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
@@ -46,7 +38,7 @@ def method_runs(methods: list[str], evals: dict[str, dict], params: dict) -> dic
     for method in methods:
         if method in TUNED:
             rows[method] = tuned_row(TUNED[method], evals, params)
-        elif method in ("wiseft_ft", "wiseft_rtd"):
+        elif method in WISEFT_ROWS:
             rows.update(_wiseft_rows(method, evals[method]))
         elif TRAINED[method].default:
             v = default_variant(TRAINED[method], params)
@@ -156,16 +148,16 @@ def build_metrics(track: str, rows: dict[str, dict], trend: dict | None = None) 
         agg[name] = aggregate_runs(runs)
         if row.get("variant") is not None:
             agg[name]["variant"] = row["variant"]
-    ft_flops = agg.get("ft", {}).get("flops_per_step")
+    ft_flops = agg.get(BASELINE, {}).get("flops_per_step")
     for m in agg.values():
         m["flops_rel_ft"] = round(m["flops_per_step"] / ft_flops, 4) if ft_flops and m.get("flops_per_step") else None
     significance = {}
     # and RTD at every swept rho against FT (what each setting of the extra compute buys) and its matched controls
-    swept = [name for name in rows if name.startswith("rtd_rho@")]
+    swept = [name for name in rows if name.startswith(f"{RHO_SWEEP}@")]
     matched = [(name, f"{control}@{name.partition('@')[2]}") for name in swept for control in CONTROL_OF]
-    matched += [(name, f"{control}@{name.partition('@')[2]}") for name in rows if name.startswith("rtd_online@")
+    matched += [(name, f"{control}@{name.partition('@')[2]}") for name in rows if name.startswith(f"{ONLINE}@")
                 for control in ONLINE_CONTROLS]   # absent where the control did not run at that class set
-    for a, b in (*COMPARISONS, *((name, "ft") for name in swept), *matched):
+    for a, b in (*COMPARISONS, *((name, BASELINE) for name in swept), *matched):
         if a in rows and b in rows:
             ra = {r["seed"]: r for r in rows[a]["runs"]}
             rb = {r["seed"]: r for r in rows[b]["runs"]}
@@ -197,10 +189,10 @@ def _best(agg: dict, key: str, higher: bool) -> str | None:
 def claims(agg: dict) -> list[str]:
     """The proposal's claims (gap halved, >= +5 OOD points, ID within 2 points of FT), checked on the means."""
     out = []
-    for ref in ("ft", "ft_tuned"):
-        if "rtd" not in agg or ref not in agg:
+    for ref in (BASELINE, f"{BASELINE}_tuned"):
+        if METHOD not in agg or ref not in agg:
             continue
-        r, f = agg["rtd"], agg[ref]
+        r, f = agg[METHOD], agg[ref]
         d_ood, d_id = 100 * (r[HEADLINE] - f[HEADLINE]), 100 * (r["id_acc"] - f["id_acc"])
         out.append(f"- Against `{ref}`: gap {_pct(r['gap_mean'])} vs {_pct(f['gap_mean'])} → halved: "
                    f"**{'yes' if r['gap_mean'] <= f['gap_mean'] / 2 else 'no'}**; OOD (mean over domains) {d_ood:+.1f} points → ≥ +5: "
@@ -210,8 +202,8 @@ def claims(agg: dict) -> list[str]:
 
 def rho_points(agg: dict, rows: dict[str, dict], default_rho: float) -> list[dict]:
     """FT (rho = 0) and RTD at every rho run (the `rtd` row at `rho`, `rtd_rho@v` rows), sorted by rho."""
-    picks = [("ft", 0.0)] * ("ft" in agg) + [("rtd", default_rho)] * ("rtd" in agg)
-    picks += [(name, float(rows[name]["variant"])) for name in agg if name.startswith("rtd_rho@")]
+    picks = [(BASELINE, 0.0)] * (BASELINE in agg) + [(METHOD, default_rho)] * (METHOD in agg)
+    picks += [(name, float(rows[name]["variant"])) for name in agg if name.startswith(f"{RHO_SWEEP}@")]
     out = []
     for name, rho in sorted(picks, key=lambda p: p[1]):
         m = agg[name]
@@ -231,7 +223,7 @@ def rho_table(points: list[dict], batch_size: int, unit: str = "images") -> list
              "|---|---|---|---|---|---|"]
     for p in points:
         delta = "–" if ft is None or p is ft else f"{100 * (p['ood_mean'] - ft['ood_mean']):+.1f}"
-        name = "0 (FT)" if p["rho"] == 0 else f"{p['rho']:g}" + (" (`rtd`)" if p["row"] == "rtd" else "")
+        name = "0 (FT)" if p["rho"] == 0 else f"{p['rho']:g}" + (f" (`{METHOD}`)" if p["row"] == METHOD else "")
         lines.append(f"| {name} | {math.ceil(p['rho'] * batch_size)} | {p['flops_rel_ft']:.2f} | "
                      f"{_pct(p['ood_mean'])} ± {100 * p['ood_mean_std']:.1f} | {_pct(p['id_acc'])} ± {100 * p['id_acc_std']:.1f} | {delta} |")
     return lines
@@ -240,7 +232,7 @@ def rho_table(points: list[dict], batch_size: int, unit: str = "images") -> list
 def rho_section(agg: dict, rows: dict[str, dict], weights: dict, unit: str) -> list[str]:
     """The cost/robustness section where RTD ran at more than one ρ."""
     points = rho_points(agg, rows, weights["rho"])
-    if not any(p["row"].startswith("rtd_rho@") for p in points):
+    if not any(p["row"].startswith(f"{RHO_SWEEP}@") for p in points):
         return []
     return ["", "## Cost against robustness: ρ = |B_OOD| / |B_ID|", ""] + rho_table(points, weights["batch_size"], unit)
 
@@ -248,10 +240,10 @@ def rho_section(agg: dict, rows: dict[str, dict], weights: dict, unit: str) -> l
 def online_table(agg: dict, rows: dict[str, dict]) -> list[str]:
     """RTD with B_OOD read from D_OOD (`rtd`) and drawn at every step (`rtd_online@<classes>`): all classes, then each
     class alone (the per-transform ablation), then the three controls with online B_OOD; Δ against `rtd_online@all`."""
-    online = [n for n in agg if n.startswith("rtd_online@")] + [n for n in agg if n.split("@")[0] in ONLINE_CONTROLS]
+    online = [n for n in agg if n.startswith(f"{ONLINE}@")] + [n for n in agg if n.split("@")[0] in ONLINE_CONTROLS]
     if not online:
         return []
-    ref = agg.get("rtd_online@all")
+    ref = agg.get(f"{ONLINE}@all")
     lines = ["", "## B_OOD drawn at every step, and each transform class alone", "",
              "`rtd` reads B_OOD from D_OOD (one copy of each training image, made once by stage `ood`); `rtd_online` draws",
              "it fresh at every step, as the proposal's pseudocode has it: from every class of `ood.transforms` (`all`),",
@@ -259,9 +251,9 @@ def online_table(agg: dict, rows: dict[str, dict]) -> list[str]:
              "B_OOD (its wall time: `benchmarks/`).", "",
              "| run | B_OOD | OOD (mean over domains) | ID acc | Δ OOD vs `all` (points) | FLOPs/step (×FT) |",
              "|---|---|---|---|---|---|"]
-    for name in ["rtd", *online] if "rtd" in agg else online:
+    for name in [METHOD, *online] if METHOD in agg else online:
         m = agg[name]
-        source = "D_OOD (cached)" if name == "rtd" else f"online: {rows[name]['variant']}"
+        source = "D_OOD (cached)" if name == METHOD else f"online: {rows[name]['variant']}"
         delta = "–" if ref is None or m is ref else f"{100 * (m[HEADLINE] - ref[HEADLINE]):+.1f}"
         flops = "–" if m.get("flops_rel_ft") is None else f"{m['flops_rel_ft']:.2f}"
         lines.append(f"| {rows[name]['label']} | {source} | {_pm(m, HEADLINE)} | {_pm(m, 'id_acc')} | {delta} | {flops} |")
@@ -307,10 +299,52 @@ def erosion_headline(study: dict, default_p: float) -> dict:
     return out
 
 
+def significance_section(significance: dict, n_seeds: int) -> list[str]:
+    """The paired tests of one track's table, with Holm-adjusted p-values, and which OOD differences survive."""
+    lines = ["", "## Paired comparisons over seeds", "",
+             f"Paired t-test over matched seeds (two-sided; {n_seeds} seeds detect only large, consistent effects), on",
+             "OOD accuracy (mean over domains) and ID accuracy; Holm = the p-value Holm–Bonferroni-adjusted over the",
+             f"{len(significance)} comparisons of this table (one family per metric): a difference survives",
+             "correction where it is below 0.05.", "",
+             "| comparison | Δ OOD (points) | t | p | p (Holm) | Δ ID acc (points) | p | p (Holm) |",
+             "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    for key, test in significance.items():
+        o, i = test[HEADLINE], test["id_acc"]
+        lines.append(f"| {key.replace('_vs_', ' vs ')} | {100 * o['mean_diff']:+.1f} | {fmt(o['t'])} | {fmt(o['p'], 3)} | "
+                    f"{fmt(o['p_holm'], 3)} | {100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} | {fmt(i['p_holm'], 3)} |")
+    survivors = [k.replace("_vs_", " vs ") for k, t in significance.items()
+                if t[HEADLINE]["p_holm"] is not None and t[HEADLINE]["p_holm"] < 0.05]
+    lines += ["", "OOD differences that survive correction: " + (", ".join(survivors) if survivors else "none") + "."]
+    return lines
+
+
+def loss_term_section(logs: dict[str, list[list[dict]]], weights: dict, rows: dict[str, dict], track: str) -> list[str]:
+    """Each trained row's loss terms at its first and last epoch (mean over seeds), raw and weighted."""
+    from .tracks import track_path
+
+    lines = ["", "## Size of each loss term", "",
+             f"Mean over seeds of each term at the first and the last epoch run (from `{track_path('reports/train', track)}/`); weighted ="
+             " λ × term, its contribution to the total. λ_KD = " f"{weights['lambda_kd']}, T = {weights['temperature']}"
+             f", KD × T² = {weights['kd_scale_t2']}; L2-SP contributes α/2 × ‖θ − θ_T‖² with α = {weights['alpha_l2sp']}.", "",
+             "| arm | epoch | L_task | L_KD | λ_KD·L_KD | L_AR | λ_AR·L_AR | L2-SP penalty | id_val acc |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, run_logs in logs.items():
+        lam_kd, lam_ar = weights["arms"][name]
+        for which in ("first", "last"):
+            pick = [log[0] if which == "first" else log[-1] for log in run_logs]
+            mean = {k: sum(r[k] for r in pick) / len(pick) for k in pick[0]}
+            f = lambda v: "–" if v != v else f"{v:.4g}"  # noqa: E731  (NaN: term not used)
+            lines.append(f"| {rows[name]['label']} | {which} ({mean['epoch']:.3g}) | {f(mean['task'])} | {f(mean['kd'])} | "
+                        f"{f(lam_kd * mean['kd'])} | {f(mean['ar'])} | {f(lam_ar * mean['ar'])} | {f(mean['l2sp'])} | "
+                        f"{_pct(mean['id_val_acc'])} |")
+    return lines
+
+
 def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dict[str, list[list[dict]]],
                      weights: dict, cka: dict | None = None, figures: dict[str, str] | None = None) -> str:
     """The results page: main table (mean ± std over seeds), per-domain table, tests, loss-term sizes."""
-    from .tracks import get_track, track_path
+    from .tracks import get_track
 
     agg = metrics[track]
     unit = get_track(track).unit
@@ -355,40 +389,12 @@ def results_markdown(track: str, metrics: dict, rows: dict[str, dict], logs: dic
         lines.append(f"| {rows[name]['label']} | " + " | ".join(cells) + f" | {_pm(m, 'ood_domain_mean_acc')} |")
     lines += ["", "In parentheses: change of the mean in points relative to the teacher (negative = that domain eroded)."]
 
-    lines += ["", "## Paired comparisons over seeds", "",
-              f"Paired t-test over matched seeds (two-sided; {n_seeds} seeds detect only large, consistent effects), on",
-              "OOD accuracy (mean over domains) and ID accuracy; Holm = the p-value Holm–Bonferroni-adjusted over the",
-              f"{len(metrics['significance'])} comparisons of this table (one family per metric): a difference survives",
-              "correction where it is below 0.05.", "",
-              "| comparison | Δ OOD (points) | t | p | p (Holm) | Δ ID acc (points) | p | p (Holm) |",
-              "|---|---|---|---|---|---|---|---|"]
-    fmt = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-    for key, test in metrics["significance"].items():
-        o, i = test[HEADLINE], test["id_acc"]
-        lines.append(f"| {key.replace('_vs_', ' vs ')} | {100 * o['mean_diff']:+.1f} | {fmt(o['t'])} | {fmt(o['p'], 3)} | "
-                     f"{fmt(o['p_holm'], 3)} | {100 * i['mean_diff']:+.1f} | {fmt(i['p'], 3)} | {fmt(i['p_holm'], 3)} |")
-    survivors = [k.replace("_vs_", " vs ") for k, t in metrics["significance"].items()
-                 if t[HEADLINE]["p_holm"] is not None and t[HEADLINE]["p_holm"] < 0.05]
-    lines += ["", "OOD differences that survive correction: " + (", ".join(survivors) if survivors else "none") + "."]
+    lines += significance_section(metrics["significance"], n_seeds)
     lines += ["", "## The proposal's claims, RTD against FT", ""] + (claims(agg) or ["- (RTD or FT not run)"])
     lines += rho_section(agg, rows, weights, unit) + online_table(agg, rows)
 
     if logs:
-        lines += ["", "## Size of each loss term", "",
-                  f"Mean over seeds of each term at the first and the last epoch run (from `{track_path('reports/train', track)}/`); weighted ="
-                  " λ × term, its contribution to the total. λ_KD = " f"{weights['lambda_kd']}, T = {weights['temperature']}"
-                  f", KD × T² = {weights['kd_scale_t2']}; L2-SP contributes α/2 × ‖θ − θ_T‖² with α = {weights['l2sp_alpha']}.", "",
-                  "| arm | epoch | L_task | L_KD | λ_KD·L_KD | L_AR | λ_AR·L_AR | L2-SP penalty | id_val acc |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for name, run_logs in logs.items():
-            lam_kd, lam_ar = weights["arms"][name]
-            for which in ("first", "last"):
-                pick = [log[0] if which == "first" else log[-1] for log in run_logs]
-                mean = {k: sum(r[k] for r in pick) / len(pick) for k in pick[0]}
-                f = lambda v: "–" if v != v else f"{v:.4g}"  # noqa: E731  (NaN: term not used)
-                lines.append(f"| {rows[name]['label']} | {which} ({mean['epoch']:.3g}) | {f(mean['task'])} | {f(mean['kd'])} | "
-                             f"{f(lam_kd * mean['kd'])} | {f(mean['ar'])} | {f(lam_ar * mean['ar'])} | {f(mean['l2sp'])} | "
-                             f"{_pct(mean['id_val_acc'])} |")
+        lines += loss_term_section(logs, weights, rows, track)
     if cka is not None:
         lines += ["", "## Representational similarity", ""] + cka_table(cka, unit)
     if figures:

@@ -275,6 +275,150 @@ class Checkpointer:
         self.path.unlink(missing_ok=True)
 
 
+@dataclass
+class _Run:
+    """What every step of one run shares (built once by ``train``)."""
+
+    model: Classifier
+    method: Method
+    runner: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    generator: torch.Generator
+    images: torch.Tensor
+    labels: torch.Tensor
+    b_ood: _BOOD | None
+    params: list
+    device: torch.device
+    autocast: object
+    tp: dict
+    rho: float
+    lr: float
+    ar_layer: str
+    cache: TeacherCache | None
+    online_teacher: Classifier | None
+    hparams: dict | None
+    checkpointer: Checkpointer | None
+    world: World
+
+
+def _steps_per_epoch(n: int, tp: dict, world: World, method: Method, rho: float, section: str) -> int:
+    """Optimisation steps per epoch over ``n`` training images; a clear error, before any work, where the batch
+    cannot be split over processes and micro-batches or the schedule does not fit."""
+    bsz, parts = tp["batch_size"], world.size * tp["grad_accum"]
+    if bsz % parts or (method.uses_ood and math.ceil(rho * bsz) < parts):
+        raise RTDError(f"`train.batch_size` = {bsz} must split evenly over {world.size} process(es) x {tp['grad_accum']} "
+                       f"micro-batch(es), with at least one B_OOD image each (rho = {rho}): change batch_size, "
+                       "grad_accum or the number of processes")
+    check_schedule(n, tp, section)
+    # split over processes / micro-batches, an epoch drops its last incomplete batch, so that every share
+    # has the same size and the averaged gradient is the gradient of the global batch's mean loss
+    return math.ceil(n / bsz) if parts == 1 else n // bsz
+
+
+def _resume(run: _Run, progress: bool) -> LoopState:
+    """The loop state (and model, optimiser, scheduler, RNG states) of the run's checkpoint, or a fresh state."""
+    ckpt = run.checkpointer.load() if run.checkpointer is not None else None
+    if ckpt is None:
+        return LoopState()
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.generator.set_state(ckpt["generator"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    st = ckpt["state"]
+    if progress and run.world.main:
+        from tqdm import tqdm
+
+        tqdm.write(f"{run.method.name}: resuming from {run.checkpointer.path} at epoch {st.epoch}, step {st.step}",
+                   file=sys.stderr)
+    return st
+
+
+def _accumulate(run: _Run, st: LoopState, batch: tuple) -> dict[str, torch.Tensor]:
+    """Forward and backward over this rank's share of one global batch ``batch`` = (B_ID indices, B_OOD source
+    indices, D_OOD indices, online B_OOD images), cut into ``grad_accum`` micro-batches; adds to the epoch's sums."""
+    accum, world = run.tp["grad_accum"], run.world
+    mine = [shard(t, world) if t is not None else None for t in batch]
+    micro = [torch.tensor_split(t, accum) if t is not None else [None] * accum for t in mine]
+    run.optimizer.zero_grad(set_to_none=True)
+    for m in range(accum):
+        b_idx = micro[0][m]
+        last = m == accum - 1
+        with run.runner.no_sync() if world.distributed and not last else contextlib.nullcontext():
+            with run.autocast():
+                terms = _micro_step(run.runner, run.model, run.method, run.images, run.labels, b_idx, micro[1][m],
+                                    micro[2][m], micro[3][m], run.cache, run.online_teacher,
+                                    run.b_ood and run.b_ood.teacher, run.ar_layer, run.device,
+                                    split=two_passes_allowed(run.model, run.tp))
+            # every rank must see a non-finite loss on any rank, or the others hang in all-reduce
+            if not math.isfinite(all_sum([terms["total"].item()], world)[0]):
+                if run.checkpointer is not None and world.main:
+                    run.checkpointer.clear()   # its state leads to this step again: start afresh
+                raise RTDError(
+                    f"non-finite loss at epoch {st.epoch}, step {st.step}: "
+                    + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
+                    + f"; hyperparameters: lr={run.lr}, {run.hparams or {}}. Lower the learning rate or the "
+                    "loss weights; nothing was saved")
+            (terms["total"] / accum if accum > 1 else terms["total"]).backward()
+        for k, v in terms.items():
+            st.sums[k] += v.item() * len(b_idx)
+            st.counted[k] += len(b_idx)
+    return terms
+
+
+def _step(run: _Run, st: LoopState, i: int) -> dict[str, torch.Tensor]:
+    """One optimisation step on the epoch's ``i``-th global batch (B_OOD drawn from its first ceil(rho |B|) images)."""
+    from .flops import flop_counter
+
+    bsz = run.tp["batch_size"]
+    idx = st.perm[i * bsz:(i + 1) * bsz]
+    ood_src = ood_idx = ood_x = None
+    if run.b_ood is not None:   # outside the FLOP counter, whose module hooks break PGD's input gradients: FLOPs/step
+        # omit making B_OOD in both modes (D_OOD is made once, by stage `ood`); the benchmark times it
+        ood_src = idx[:math.ceil(run.rho * len(idx))]
+        ood_idx, ood_x = run.b_ood.draw(ood_src, run.images, run.labels, run.generator, run.model)
+    counter = flop_counter() if st.step == 0 else None
+    with counter if counter is not None else contextlib.nullcontext():
+        terms = _accumulate(run, st, (idx, ood_src, ood_idx, ood_x))
+    if counter is not None:
+        st.flops_per_step = int(counter.get_total_flops())
+    if run.tp["grad_clip"] > 0:
+        nn.utils.clip_grad_norm_(run.params, run.tp["grad_clip"])
+    run.optimizer.step()
+    run.scheduler.step()
+    st.step += 1
+    st.batch = i + 1
+    return terms
+
+
+def _end_epoch(run: _Run, st: LoopState, id_val: Split, ood_val: Split, progress: bool) -> bool:
+    """Validate, log the epoch's row, keep the best weights; True when patience has run out."""
+    tp, world = run.tp, run.world
+    id_val_acc, id_val_nll = _val_scores(run.model, id_val, tp["eval_batch_size"], world)
+    ood_val_acc, _ = _val_scores(run.model, ood_val, tp["eval_batch_size"], world)
+    row = {"epoch": st.epoch, "step": st.step, "lr": run.optimizer.param_groups[0]["lr"]}
+    totals = all_sum([st.sums[k] for k in LOSS_TERMS] + [st.counted[k] for k in LOSS_TERMS], world)
+    sums, counted = dict(zip(LOSS_TERMS, totals)), dict(zip(LOSS_TERMS, totals[len(LOSS_TERMS):]))
+    row.update({k: (sums[k] / counted[k] if counted[k] else float("nan")) for k in LOSS_TERMS})
+    row.update({"id_val_acc": id_val_acc, "id_val_nll": id_val_nll, "ood_val_acc": ood_val_acc})
+    st.log.append(row)
+    if progress and world.main:
+        from tqdm import tqdm
+
+        tqdm.write(f"{run.method.name} epoch {st.epoch}: " + " ".join(
+            f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "id_val_nll", "ood_val_acc") if row[k] == row[k]),
+            file=sys.stderr)
+    # id_val accuracy selects the epoch; its NLL breaks ties (a saturated id_val would keep the first epoch)
+    if (id_val_acc, -id_val_nll) > st.best_acc:
+        st.best_acc, st.best_state, st.stale, st.best_epoch = (id_val_acc, -id_val_nll), copy.deepcopy(run.model.state_dict()), 0, st.epoch
+    else:
+        st.stale += 1
+    st.epoch += 1
+    st.batch = 0
+    return st.stale >= tp["patience"]
+
+
 def train(model: Classifier, method: Method, train_split: Split, id_val: Split, ood_val: Split,
           tp: dict, seed: int, *, rho: float = 0.0, ar_layer: str = "pooled",
           ood: OODSet | None = None, cache: TeacherCache | None = None, hparams: dict | None = None,
@@ -297,12 +441,8 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     """
     from tqdm import tqdm
 
-    from .flops import flop_counter
-
     device = resolve_device(tp["device"], world)
-    accum = tp["grad_accum"]
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if tp["precision"] == "bf16" \
-        else contextlib.nullcontext
+    accum, bsz, n = tp["grad_accum"], tp["batch_size"], len(train_split)
     model = method.prepare(model.to(device))
     if online_teacher is not None:
         online_teacher.to(device)
@@ -311,21 +451,7 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     # fused=None is torch's default loop (what every vision result in dvc.lock was trained with)
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=tp["weight_decay"] if method.decoupled_weight_decay else 0.0,
                                   fused=True if tp.get("fused_optimizer") else None)
-    n = len(train_split)
-    bsz = tp["batch_size"]
-    parts = world.size * accum
-    if bsz % parts or (method.uses_ood and math.ceil(rho * bsz) < parts):
-        raise RTDError(f"`train.batch_size` = {bsz} must split evenly over {world.size} process(es) x {accum} "
-                       f"micro-batch(es), with at least one B_OOD image each (rho = {rho}): change batch_size, "
-                       "grad_accum or the number of processes")
-    # split over processes / micro-batches, an epoch drops its last incomplete batch, so that every share
-    # has the same size and the averaged gradient is the gradient of the global batch's mean loss
-    check_schedule(n, tp, section)   # before any work: a clear error, nothing written
-    steps_per_epoch = math.ceil(n / bsz) if parts == 1 else n // bsz
-    scheduler = _schedule(optimizer, tp["warmup_steps"], tp["epochs"] * steps_per_epoch)
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.as_tensor(train_split.images)
-    labels = torch.as_tensor(train_split.labels)
+    steps_per_epoch = _steps_per_epoch(n, tp, world, method, rho, section)
     b_ood = _BOOD(method, ood, online_ood, n, device, tp["bn_policy"]) if method.uses_ood else None
     if method.teacher_outputs and cache is None and online_teacher is None:
         raise RTDError(f"method {method.name} needs the teacher cache: run `dvc repro cache`")
@@ -334,100 +460,33 @@ def train(model: Classifier, method: Method, train_split: Split, id_val: Split, 
     runner: nn.Module = _StepModule(model)
     if world.distributed:
         runner = nn.parallel.DistributedDataParallel(runner, device_ids=[device.index] if device.type == "cuda" else None)
-
-    st = LoopState()
-    ckpt = checkpointer.load() if checkpointer is not None else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        generator.set_state(ckpt["generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        st = ckpt["state"]
-        if progress and world.main:
-            tqdm.write(f"{method.name}: resuming from {checkpointer.path} at epoch {st.epoch}, step {st.step}",
-                       file=sys.stderr)
-
+    run = _Run(model, method, runner, optimizer, _schedule(optimizer, tp["warmup_steps"], tp["epochs"] * steps_per_epoch),
+               torch.Generator().manual_seed(seed), torch.as_tensor(train_split.images),
+               torch.as_tensor(train_split.labels), b_ood, params, device,
+               (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if tp["precision"] == "bf16"
+               else contextlib.nullcontext, tp, rho, lr, ar_layer, cache, online_teacher, hparams, checkpointer, world)
+    st = _resume(run, progress)
     if progress and world.main:
         tqdm.write(f"{method.name}: effective batch {bsz} = {world.size} process(es) x {accum} micro-batch(es) of "
                    f"<= {math.ceil(bsz / (world.size * accum))}; lr {lr}; {device}, {tp['precision']}", file=sys.stderr)
     while st.epoch <= tp["epochs"]:
         set_train_mode(model, tp["bn_policy"])
         if st.batch == 0:
-            st.perm = torch.randperm(n, generator=generator)
+            st.perm = torch.randperm(n, generator=run.generator)
             st.sums = {k: 0.0 for k in LOSS_TERMS}
             st.counted = {k: 0 for k in LOSS_TERMS}
         bar = tqdm(range(st.batch, steps_per_epoch), desc=f"{method.name} epoch {st.epoch}/{tp['epochs']}",
                    unit="step", disable=not progress, leave=False, initial=st.batch, total=steps_per_epoch)
         for i in bar:
-            idx = st.perm[i * bsz:(i + 1) * bsz]
-            ood_src = ood_idx = ood_x = None
-            if b_ood is not None:   # outside the FLOP counter, whose module hooks break PGD's input gradients: FLOPs/step
-                # omit making B_OOD in both modes (D_OOD is made once, by stage `ood`); the benchmark times it
-                ood_src = idx[:math.ceil(rho * len(idx))]
-                ood_idx, ood_x = b_ood.draw(ood_src, images, labels, generator, model)
-            counter = flop_counter() if st.step == 0 else None
-            with counter if counter is not None else contextlib.nullcontext():
-                # this rank's share of the global batch, cut into `accum` micro-batches
-                mine = [shard(t, world) if t is not None else None for t in (idx, ood_src, ood_idx, ood_x)]
-                micro = [torch.tensor_split(t, accum) if t is not None else [None] * accum for t in mine]
-                optimizer.zero_grad(set_to_none=True)
-                for m in range(accum):
-                    b_idx = micro[0][m]
-                    last = m == accum - 1
-                    with runner.no_sync() if world.distributed and not last else contextlib.nullcontext():
-                        with autocast():
-                            terms = _micro_step(runner, model, method, images, labels, b_idx, micro[1][m], micro[2][m],
-                                                micro[3][m], cache, online_teacher, b_ood and b_ood.teacher, ar_layer,
-                                                device, split=two_passes_allowed(model, tp))
-                        # every rank must see a non-finite loss on any rank, or the others hang in all-reduce
-                        if not math.isfinite(all_sum([terms["total"].item()], world)[0]):
-                            if checkpointer is not None and world.main:
-                                checkpointer.clear()   # its state leads to this step again: start afresh
-                            raise RTDError(
-                                f"non-finite loss at epoch {st.epoch}, step {st.step}: "
-                                + ", ".join(f"{k}={v.item():.4g}" for k, v in terms.items())
-                                + f"; hyperparameters: lr={lr}, {hparams or {}}. Lower the learning rate or the "
-                                "loss weights; nothing was saved")
-                        (terms["total"] / accum if accum > 1 else terms["total"]).backward()
-                    for k, v in terms.items():
-                        st.sums[k] += v.item() * len(b_idx)
-                        st.counted[k] += len(b_idx)
-            if counter is not None:
-                st.flops_per_step = int(counter.get_total_flops())
-            if tp["grad_clip"] > 0:
-                nn.utils.clip_grad_norm_(params, tp["grad_clip"])
-            optimizer.step()
-            scheduler.step()
-            st.step += 1
-            st.batch = i + 1
+            terms = _step(run, st, i)
             if progress:
                 bar.set_postfix(loss=f"{terms['total'].item():.4f}")
             if checkpointer is not None and world.main and st.step % checkpointer.every == 0:
                 checkpointer.save(model=model.state_dict(), optimizer=optimizer.state_dict(),
-                                  scheduler=scheduler.state_dict(), generator=generator.get_state(),
+                                  scheduler=run.scheduler.state_dict(), generator=run.generator.get_state(),
                                   torch_rng=torch.get_rng_state(), state=st)
         bar.close()
-        id_val_acc, id_val_nll = _val_scores(model, id_val, tp["eval_batch_size"], world)
-        ood_val_acc, _ = _val_scores(model, ood_val, tp["eval_batch_size"], world)
-        row = {"epoch": st.epoch, "step": st.step, "lr": optimizer.param_groups[0]["lr"]}
-        totals = all_sum([st.sums[k] for k in LOSS_TERMS] + [st.counted[k] for k in LOSS_TERMS], world)
-        sums, counted = dict(zip(LOSS_TERMS, totals)), dict(zip(LOSS_TERMS, totals[len(LOSS_TERMS):]))
-        row.update({k: (sums[k] / counted[k] if counted[k] else float("nan")) for k in LOSS_TERMS})
-        row.update({"id_val_acc": id_val_acc, "id_val_nll": id_val_nll, "ood_val_acc": ood_val_acc})
-        st.log.append(row)
-        if progress and world.main:
-            tqdm.write(f"{method.name} epoch {st.epoch}: " + " ".join(
-                f"{k}={row[k]:.4f}" for k in (*LOSS_TERMS, "id_val_acc", "id_val_nll", "ood_val_acc") if row[k] == row[k]),
-                file=sys.stderr)
-        # id_val accuracy selects the epoch; its NLL breaks ties (a saturated id_val would keep the first epoch)
-        if (id_val_acc, -id_val_nll) > st.best_acc:
-            st.best_acc, st.best_state, st.stale, st.best_epoch = (id_val_acc, -id_val_nll), copy.deepcopy(model.state_dict()), 0, st.epoch
-        else:
-            st.stale += 1
-        st.epoch += 1
-        st.batch = 0
-        if st.stale >= tp["patience"]:
+        if _end_epoch(run, st, id_val, ood_val, progress):
             break
 
     model.load_state_dict(st.best_state)

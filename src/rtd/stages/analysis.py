@@ -9,9 +9,10 @@ reliability-diagram bins of teacher, FT and RTD on the whole `id_test` and `ood_
 """
 from __future__ import annotations
 
+from ..arms import BASELINE, METHOD
 from .common import run_stage, track_arg, track_params
 
-TSNE_MODELS = ("teacher", "ft", "rtd")
+TSNE_MODELS = ("teacher", BASELINE, METHOD)
 
 
 def _subsample(split, n: int, rng):

@@ -30,7 +30,7 @@ def _check_pipeline(params: dict, track: str, methods: list[str]) -> None:
 def _track(params: dict, track: str, metrics: dict) -> str:
     """Add ``track``'s aggregates to ``metrics``; write its figures; return its part of results.md."""
     from ..figures import write_all
-    from ..arms import SUMMARY, TUNED, switched_off
+    from ..arms import BASELINE, SUMMARY, TUNED, switched_off
     from ..io import read_json
     from ..report import (build_metrics, loss_logs, method_runs, results_markdown, rho_points, summary_markdown,
                           tuning_markdown)
@@ -49,7 +49,7 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     metrics["significance" if track == BASE else f"significance_{track}"] = part["significance"]
     logs, lams = loss_logs(rows, params, track)
     weights = {"lambda_kd": params["lambda_kd"], "temperature": params["temperature"],
-               "kd_scale_t2": params["kd_scale_t2"], "l2sp_alpha": params["l2sp"]["alpha"], "arms": lams,
+               "kd_scale_t2": params["kd_scale_t2"], "alpha_l2sp": params["l2sp"]["alpha"], "arms": lams,
                "rho": params["rho"], "batch_size": params["train"]["batch_size"]}
     analysis = {name: read_json(track_path(f"reports/analysis/{name}.json", track)) for name in ("cka", "reliability", "tsne")}
     figures = write_all(rows, evals, analysis, logs, rho_points(metrics[track], rows, params["rho"]),
@@ -58,10 +58,11 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     title, body = page.split("\n", 1)   # the summary first: the README copies it
     page = f"{title}\n\n{summary_markdown(metrics[track], rows, SUMMARY)}{body}"
     page += "\n" + tuning_markdown(rows, methods)
-    if not study and "ft" in evals:   # no erosion study in this track: the check from the table's own runs
+    if not study and BASELINE in evals:   # no erosion study in this track: the check from the table's own runs
         from ..erosion_check import erosion_check, erosion_check_markdown
 
-        check = metrics[f"erosion_{track}"] = erosion_check(evals["ft"], evals["teacher"], rows.get("ft_tuned", {}).get("variant"))
+        check = metrics[f"erosion_{track}"] = erosion_check(evals[BASELINE], evals["teacher"],
+                                                            rows.get(f"{BASELINE}_tuned", {}).get("variant"))
         page += "\n" + erosion_check_markdown(check)
     return page
 

@@ -44,9 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     rho = float(variant) if spec.variant == "rho" else params["rho"]   # rho is the loop's, not the objective's
 
     from ..data.splits import load_split
-    from ..io import save_arrays, seed_everything, write_json, write_text
-    from ..models import backbone_spec, check_layer, init_head, load_model, save_model
-    from ..train import LOSS_TERMS, Checkpointer, cache_path, load_cache, train
+    from ..io import seed_everything
+    from ..models import backbone_spec, check_layer, init_head, load_model
+    from ..train import Checkpointer, cache_path, load_cache, train
     from ..tracks import track_key, track_path as P
 
     from ..distributed import close, init_world
@@ -88,13 +88,22 @@ def main(argv: list[str] | None = None) -> None:
     if not world.main:
         return  # every rank holds the same weights; rank 0 writes them
 
+    _write_outputs(out_dir, log_path(opts.arm, opts.seed, variant, track), opts, method, result, tp, rho, hparams)
+
+
+def _write_outputs(out_dir: str, log_file: str, opts, method, result, tp: dict, rho: float, hparams: dict) -> None:
+    """The run's model (and LoRA adapters), its per-epoch log (a DVC plot) and train_stats.json."""
+    from ..io import save_arrays, write_json, write_text
+    from ..models import save_model
+    from ..train import LOSS_TERMS
+
     save_model(f"{out_dir}/model.safetensors", result.model)
     if getattr(method, "adapters", None):
         save_arrays(f"{out_dir}/adapter.safetensors", {k: v.numpy() for k, v in method.adapters.items()},
                     metadata={"peft_config": json.dumps(method.config().to_dict(), sort_keys=True, default=str)})
     columns = ["epoch", "step", "lr", *LOSS_TERMS, "id_val_acc", "id_val_nll", "ood_val_acc"]
     lines = ["\t".join(columns)] + ["\t".join(_fmt(row[c]) for c in columns) for row in result.log]
-    write_text(log_path(opts.arm, opts.seed, variant, track), "\n".join(lines) + "\n")
+    write_text(log_file, "\n".join(lines) + "\n")
     best = result.log[result.best_epoch - 1]
     write_json(f"{out_dir}/train_stats.json", {
         "arm": opts.arm, "seed": opts.seed, "best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
