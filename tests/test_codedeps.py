@@ -72,12 +72,37 @@ def test_the_committed_fingerprints_are_the_code_s():
 
 
 def test_analysis_depends_on_the_models_it_reads():
-    """The analysis reads the first seed's model of each arm (FT's at train.lr) and every value of a swept arm:
-    a retrained seed 1 or an FT run at another lr does not rerun it."""
+    """The analysis reads the first seed's model of each arm (FT's at train.lr) and of every value of a swept arm:
+    a retrained seed 1 or an FT run at another lr does not rerun it, and it declares no arm's folder of all seeds."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for prefix, lr in (("", "${train.lr}"), ("text/", "${text.train.lr}")):
         deps = [d for d in stages[f"{prefix.replace('/', '_')}analysis"]["deps"] if d.startswith("models/")]
         assert f"models/{prefix}ft/lr{lr}/seed${{seeds[0]}}/model.safetensors" in deps
         assert f"models/{prefix}rtd/seed${{seeds[0]}}/model.safetensors" in deps
-        assert f"models/{prefix}rtd_rho" in deps   # swept: one model per value
-        assert not any(d.endswith(("/ft", "/rtd")) for d in deps)
+        assert f"models/{prefix}rtd_rho/rho0.5/seed${{seeds[0]}}/model.safetensors" in deps   # swept: one per value
+        assert all(d.endswith("/model.safetensors") for d in deps)
+
+
+def test_the_analysis_stops_when_a_sweep_changed_since_dvc_yaml_was_generated(tmp_path, monkeypatch):
+    """The analysis declares one model per value of a sweep as params.yaml had it when dvc.yaml was generated:
+    after `-S lambda_ar_sweep=[1.0, 5.0]` it would read an undeclared model, so it stops with one line first."""
+    import pytest
+
+    from rtd.dvcgen import render
+    from rtd.errors import ParamError
+    from rtd.stages.analysis import analysed_models
+    from rtd.stages.common import check_declared
+    from rtd.tracks import for_track
+
+    monkeypatch.chdir(tmp_path)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (tmp_path / "dvc.yaml").write_text(render())
+    for track, stage in (("vision", "analysis"), ("text", "text_analysis")):
+        read = analysed_models(for_track(params, track), track)
+        check_declared(stage, [f"{d}/model.safetensors" for d in read.values()])   # ${seeds[0]}, ${text.train.lr}
+    params["lambda_ar_sweep"] = [1.0, 5.0]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    read = analysed_models(for_track(params, "vision"), "vision")
+    with pytest.raises(ParamError, match="models/rtd_ar/lambda_ar5.0/seed0/model.safetensors.*rtd.dvcgen"):
+        check_declared("analysis", [f"{d}/model.safetensors" for d in read.values()])

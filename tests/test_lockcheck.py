@@ -1,5 +1,5 @@
 """`rtd.lockcheck`: which differences between a checkout and dvc.lock count (issue 21's fresh-clone check)."""
-from rtd.lockcheck import disagreements
+from rtd.lockcheck import disagreements, stale_inputs
 
 
 def test_missing_cache_files_are_fine_and_tracked_changes_are_named():
@@ -39,3 +39,24 @@ def test_a_fresh_clone_agrees_with_the_committed_lock(tmp_path):
     if proc.returncode == 2:
         pytest.fail(proc.stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+
+
+def test_a_stage_that_read_an_older_input_is_named():
+    """The lock must agree with itself: SDFT recorded the cache's logits with another hash than the cache stage
+    made (it was relocked, not rerun, after the cache changed); a folder or a file no stage makes is not checked."""
+    lock = {"stages": {
+        "cache": {"outs": [{"path": "data/cache/logits.safetensors", "md5": "new"}]},
+        "train_sdft@0": {"deps": [{"path": "data/cache/logits.safetensors", "md5": "old"},
+                                  {"path": "reports/params_check.txt", "md5": "x"}]},
+        "train_rtd@0": {"deps": [{"path": "data/cache/logits.safetensors", "md5": "new"}]},
+        "evaluate": {"deps": [{"path": "models/rtd", "md5": "abc.dir"}]},
+    }}
+    assert stale_inputs(lock) == {"train_sdft@0": ["dep data/cache/logits.safetensors is not what cache made"]}
+
+
+def test_the_committed_lock_agrees_with_itself():
+    import yaml
+
+    from tests.helpers import ROOT
+
+    assert stale_inputs(yaml.safe_load((ROOT / "dvc.lock").read_text())) == {}

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .arms import COMMON, MODEL_PARAMS, TRAINED, TUNED, WISEFT_ENDS, default_variant, log_path, switched_off
+from .arms import (COMMON, MODEL_PARAMS, TRAINED, TUNED, WISEFT_ENDS, default_variant, log_path, run_dir,
+                   switched_off)
 from .codedeps import fingerprint_modules, fingerprint_path
 from .config import load_params
 from .figures import FIGURES
@@ -295,6 +296,7 @@ def pipeline() -> dict:
         stages = {k: v for k, v in stages.items() if k.startswith("text_") or k in ("code", "check")}
     off = {t: {n for n in TRAINED if switched_off(n, for_track(defaults, t))} for t in tracks}
     _switch_off(stages, off)
+    _analysis_per_value(stages, defaults, tracks)
     stages["report"] = _report_stage(tracks, off, evals)
     for name, stage in list(stages.items())[1:]:   # all but `code`
         owners = tracks if name in ("check", "report") else ["text" if name.startswith("text_") else BASE]
@@ -314,6 +316,24 @@ def _switch_off(stages: dict, off: dict[str, set[str]]) -> None:
         for stage in (f"{prefix}analysis", *(f"{prefix}wiseft_{end}" for end in WISEFT_ENDS)):
             if stage in stages:
                 stages[stage]["deps"] = [d for d in stages[stage]["deps"] if d not in gone]
+
+
+def _analysis_per_value(stages: dict, defaults: dict, tracks: list[str]) -> None:
+    """The analysis reads the first seed's model at each value of an ablation sweep: declare those files, not the
+    arm's folder of every seed (which a retrained seed would change). The values are params.yaml's when dvc.yaml is
+    generated; the analysis stage stops with one line if a sweep changed since (``check_declared``)."""
+    for t in tracks:
+        stage = stages.get(f"{'' if t == BASE else f'{t}_'}analysis")
+        if stage is None:
+            continue
+        params, deps = for_track(defaults, t), []
+        for dep in stage["deps"]:
+            arm = TRAINED.get(dep.rsplit("/", 1)[-1])
+            if arm is not None and dep == track_path(f"models/{arm.name}", t):
+                deps += [f"{run_dir(arm.name, '${seeds[0]}', v, t)}/model.safetensors" for v in params[arm.sweep]]
+            else:
+                deps.append(dep)
+        stage["deps"] = deps
 
 
 def _code_deps(stage: dict, tracks: list[str], check: bool) -> None:

@@ -10,7 +10,7 @@ reliability-diagram bins of teacher, FT and RTD on the whole `id_test` and `ood_
 from __future__ import annotations
 
 from ..arms import BASELINE, METHOD
-from .common import run_stage, track_arg, track_params
+from .common import check_declared, run_stage, track_arg, track_params
 
 TSNE_MODELS = ("teacher", BASELINE, METHOD)
 
@@ -21,6 +21,19 @@ def _subsample(split, n: int, rng):
 
     idx = np.sort(rng.choice(len(split), size=min(n, len(split)), replace=False))
     return split.images[idx], split.labels[idx], split.domains[idx]
+
+
+def analysed_models(params: dict, track: str) -> dict[str, str]:
+    """The run folders the analysis reads, by row name: the teacher, the first seed of each arm at a tuning sweep's
+    default value, and of every value of an ablation sweep."""
+    from ..arms import TRAINED, default_variant, run_dir
+    from ..tracks import track_path
+
+    seed, models = params["seeds"][0], {"teacher": track_path("models/teacher", track)}
+    for name, arm in TRAINED.items():
+        for v in ([default_variant(arm, params)] if arm.default else params[arm.sweep] if arm.sweep else [None]):
+            models[name if v is None or arm.default else f"{name}@{v}"] = run_dir(name, seed, v, track)
+    return models
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,21 +47,18 @@ def main(argv: list[str] | None = None) -> None:
 
     from ..analysis import layer_activations, linear_cka
     from ..metrics import reliability_bins
-    from ..arms import TRAINED, default_variant, run_dir
     from ..evaluate import rounded
     from ..io import seed_everything, write_json
     from ..errors import ParamError
     from ..models import backbone_spec, check_layer, load_model, predict
     from ..data.splits import load_split
-    from ..tracks import get_track, track_path as P
+    from ..tracks import get_track, stage_name, track_path as P
 
     ap, ep, backbone = params["analysis"], params["eval"], backbone_spec(params, track)
     seed_everything(ap["seed"], params["num_threads"])
     seed = params["seeds"][0]
-    models = {"teacher": P("models/teacher", track)}
-    for name, arm in TRAINED.items():   # a tuning sweep's default value; every value of an ablation sweep
-        for v in ([default_variant(arm, params)] if arm.default else params[arm.sweep] if arm.sweep else [None]):
-            models[name if v is None or arm.default else f"{name}@{v}"] = run_dir(name, seed, v, track)
+    models = analysed_models(params, track)
+    check_declared(stage_name("analysis", track), [f"{d}/model.safetensors" for d in models.values()])
     id_test, ood_test = (load_split(P(f"data/vision/{s}.safetensors", track)) for s in ("id_test", "ood_test"))
     rng = np.random.default_rng(ap["seed"])
     inputs = {"id": _subsample(id_test, ap["n_id"], rng), "ood": _subsample(ood_test, ap["n_ood"], rng)}

@@ -19,6 +19,35 @@ def track_params(track: str) -> dict:
     return for_track(load_params(), track)
 
 
+def check_declared(stage: str, paths: list[str]) -> None:
+    """Stop with one line if ``stage`` reads a file that dvc.yaml does not declare among its deps: a sweep was
+    changed (`dvc exp run -S ...`) since dvc.yaml was generated from params.yaml. Nothing is checked without a
+    dvc.yaml (the stage run by hand)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from ..arms import param
+    from ..config import load_params
+    from ..errors import ParamError
+
+    if not Path("dvc.yaml").is_file():
+        return
+    deps = yaml.safe_load(Path("dvc.yaml").read_text()).get("stages", {}).get(stage, {}).get("deps", [])
+    params = load_params()
+
+    def value(match: "re.Match") -> str:   # ${train.lr}, ${seeds[0]}: rendered as DVC renders them
+        v = param(params, match.group(1))
+        return str(v[int(match.group(2))] if match.group(2) else v)
+
+    declared = {re.sub(r"\$\{([\w.]+)(?:\[(\d+)\])?\}", value, d) for d in deps}
+    missing = [p for p in paths if p not in declared]
+    if missing:
+        raise ParamError(f"stage {stage} reads {missing[0]}, which dvc.yaml does not declare (a sweep changed since "
+                         f"it was generated): regenerate it (`PYTHONPATH=src python -m rtd.dvcgen`), then run `dvc repro`")
+
+
 def track_arg(argv: list[str] | None, description: str, **extra) -> "argparse.Namespace":
     """Parse ``--track`` (default vision) and the stage's own options ``extra`` = {flag: argparse kwargs}."""
     import argparse
