@@ -62,6 +62,7 @@ def tiny_params() -> dict:
     t["lora_lrs"] = t["l2sp_alphas"] = t["rtd_lrs"] = []
     t["rho_sweep"] = []   # the sweep machinery runs in the vision tiny pipeline; this keeps CI in its budget
     t["controls_rho_sweep"] = t["lambda_ar_sweep"] = []
+    t["lambda_kd_sweep"] = []   # rtd_kd runs in the vision tiny pipeline
     t["ar_layer"] = "encoder.layer.1"   # the tiny BERT's second (last) layer
     t["analysis"].update(n_id=20, n_ood=20, layers=["encoder.layer.0", "encoder.layer.1", "pooled"], tsne_perplexity=5)
     return p

@@ -80,6 +80,8 @@ def toy_repo(tmp_path, monkeypatch):
     toy["ood"] = {"seed": 3, "transforms": ["noise"]}
     toy["ar_layer"] = "pooled"
     toy["ft_lrs"] = [1.0e-2]
+    for key in ("lora_lrs", "l2sp_alphas", "rtd_lrs", "lambda_kd_sweep"):   # the plumbing, not the grids
+        toy[key] = []
     toy["train"].update(epochs=2, patience=2, batch_size=16, lr=1.0e-2, warmup_steps=1, eval_batch_size=32,
                         checkpoint_every=100)
     params["toy"] = toy
