@@ -15,9 +15,9 @@ another in one process, with the one loop; write each seed's model, log and stat
 
 One stage per arm and sweep value, not per seed: the interpreter, torch and DVC's lock rewrite are paid once for all
 seeds (docs/cost.md). Each seed is seeded and built from scratch exactly as a run of its own, so its outputs are
-byte-identical to `--seed k` alone. The latest finished run of each seed is kept in `.scratch/finished/` (hard links),
-so a stage that failed at seed 3 resumes there, and `-S seeds=[0,...,6]` trains only seeds 5 and 6 (DVC removes a
-stage's outputs before it reruns it); `rm -rf .scratch/finished` forgets them.
+byte-identical to `--seed k` alone. Until the stage ends, each finished seed is kept in `.scratch/finished/` (hard
+links), so a stage that failed at seed 3 resumes there when it is run again (DVC removes a stage's outputs before it
+reruns it). The price: a new seed (`-S seeds=[0,...,6]`) reruns every seed of each arm's stage.
 """
 from __future__ import annotations
 
@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     for seed in seeds:
         _train_seed(opts, seed, variant, params, world)
     close(world)
+    if world.main and opts.seed is None:   # the stage is done (DVC records it): a forced rerun trains again
+        import shutil
+
+        from ..arms import run_dir
+
+        shutil.rmtree(f"{FINISHED}/{run_dir(opts.arm, 0, variant, opts.track).rsplit('/', 1)[0]}", ignore_errors=True)
 
 
 def _train_seed(opts, seed: int, variant, params: dict, world) -> None:
@@ -119,14 +125,14 @@ def _train_seed(opts, seed: int, variant, params: dict, world) -> None:
         return  # every rank holds the same weights; rank 0 writes them
 
     _write_outputs(out_dir, log_file, opts.arm, seed, method, result, tp, rho, hparams)
-    finished.keep()
+    if opts.seed is None:
+        finished.keep()
 
 
 class _Finished:
-    """The latest finished run of one seed: its output files hard-linked under ``.scratch/finished/<run dir>/`` (no
-    extra space while the workspace holds the same files) with the run's key and their md5s. A rerun of the stage
-    restores a seed whose key still matches instead of training it again: after a failure at a later seed, or when
-    `seeds` grows. The key covers everything a run's bytes depend on (``_digest``)."""
+    """A finished seed of a stage that has not ended: its output files hard-linked under
+    ``.scratch/finished/<run dir>/`` with the run's key and their md5s. A rerun of the stage after a failure at a later
+    seed restores it instead of training it again. The key covers everything a run's bytes depend on (``_digest``)."""
 
     def __init__(self, path: str, key: str, out_dir: str, log_file: str):
         from pathlib import Path
