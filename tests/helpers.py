@@ -115,9 +115,12 @@ def run_dvc(repo: Path, *args: str) -> str:
 
 
 def pipeline_outputs(repo: Path) -> dict[str, bytes]:
+    """Every output file dvc.lock records (the files of a folder output one by one), path -> bytes."""
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     paths = {o["path"] for st in lock["stages"].values() for o in st.get("outs", [])}
-    return {p: (repo / p).read_bytes() for p in sorted(paths)}
+    files = {f.relative_to(repo).as_posix() for p in paths if (repo / p).is_dir() for f in (repo / p).rglob("*")
+             if f.is_file()}
+    return {p: (repo / p).read_bytes() for p in sorted(files | {p for p in paths if not (repo / p).is_dir()})}
 
 
 def copy_tiny_repo(repo: Path, params: dict | None = None) -> Path:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import yaml
 
@@ -72,15 +73,20 @@ def test_the_committed_fingerprints_are_the_code_s():
 
 
 def test_analysis_depends_on_the_models_it_reads():
-    """The analysis reads the first seed's model of each arm (FT's at train.lr) and of every value of a swept arm:
-    a retrained seed 1 or an FT run at another lr does not rerun it, and it declares no arm's folder of all seeds."""
+    """The analysis reads the first seed's model of each arm (FT's at train.lr) and of every value of a swept arm; it
+    declares the output folder of each stage that trains one (FT's at train.lr only), not an arm's folder of every
+    value: an FT run at another lr or a new value of a sweep does not rerun it."""
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     for prefix, lr in (("", "${train.lr}"), ("text/", "${text.train.lr}")):
-        deps = [d for d in stages[f"{prefix.replace('/', '_')}analysis"]["deps"] if d.startswith("models/")]
-        assert f"models/{prefix}ft/lr{lr}/seed${{seeds[0]}}/model.safetensors" in deps
-        assert f"models/{prefix}rtd/seed${{seeds[0]}}/model.safetensors" in deps
-        assert f"models/{prefix}rtd_rho/rho0.5/seed${{seeds[0]}}/model.safetensors" in deps   # swept: one per value
-        assert all(d.endswith("/model.safetensors") for d in deps)
+        name = prefix.replace("/", "_")
+        deps = [d for d in stages[f"{name}analysis"]["deps"] if d.startswith("models/")]
+        outs = [re.sub(r"\\\$\\\{[^}]*\\\}", "[^/]+", re.escape(o)) for st in stages.values()
+                for o in st.get("outs", []) if isinstance(o, str)]   # a matrix stage's ${item.x} matches a value
+        assert f"models/{prefix}ft/lr{lr}" in deps and f"models/{prefix}ft" not in deps
+        assert f"models/{prefix}rtd" in deps
+        assert f"models/{prefix}rtd_rho/rho0.5" in deps and f"models/{prefix}rtd_rho" not in deps   # one per value
+        for dep in (d.replace(lr, "0.0001") for d in deps if not d.endswith("teacher/model.safetensors")):
+            assert any(re.fullmatch(o, dep) for o in outs), f"{dep} is no training stage's output folder"
 
 
 def test_the_analysis_stops_when_a_sweep_changed_since_dvc_yaml_was_generated(tmp_path, monkeypatch):

@@ -127,13 +127,13 @@ def test_lambda_kd_change_touches_only_the_arms_that_read_it(tiny_repo):
         changed = set(json.loads(run_dvc(tiny_repo, "status", "--json")))
     finally:
         (tiny_repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    seeds, p = tiny_params()["seeds"], tiny_params()
-    expected = {f"train_{arm}@{s}" for arm in ("rtd", "kd_only") for s in seeds} | {"report", "check"}
-    expected |= {f"train_rtd_ar@{s}-{v}" for s in seeds for v in p["lambda_ar_sweep"]}
-    expected |= {f"train_rtd_rho@{s}-{v}" for s in seeds for v in p["rho_sweep"]}
-    expected |= {f"train_kd_only_rho@{s}-{v}" for s in seeds for v in p["controls_rho_sweep"]}
-    expected |= {f"train_rtd_online@{s}-{v}" for s in seeds for v in p["online_transforms_sweep"]}
-    expected |= {f"train_kd_only_online@{s}-{v}" for s in seeds for v in p["controls_online_sweep"]}
+    p = tiny_params()   # one stage per arm and swept value trains every seed
+    expected = {"train_rtd", "train_kd_only", "report", "check"}
+    expected |= {f"train_rtd_ar@{v}" for v in p["lambda_ar_sweep"]}
+    expected |= {f"train_rtd_rho@{v}" for v in p["rho_sweep"]}
+    expected |= {f"train_kd_only_rho@{v}" for v in p["controls_rho_sweep"]}
+    expected |= {f"train_rtd_online@{v}" for v in p["online_transforms_sweep"]}
+    expected |= {f"train_kd_only_online@{v}" for v in p["controls_online_sweep"]}
     assert changed == expected   # what `dvc repro` would run first; downstream stages follow their changed inputs
 
 
@@ -166,8 +166,8 @@ def test_a_param_change_reruns_only_its_arm_and_restoring_it_restores_every_byte
     (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run_dvc(tiny_repo, "repro")
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    allowed = {f"train_sdft@{s}" for s in tiny_params()["seeds"]} | {"evaluate@sdft", "analysis", "report", "check"}
-    assert ran <= allowed and "train_sdft@0" in ran, sorted(ran)
+    allowed = {"train_sdft", "evaluate@sdft", "analysis", "report", "check"}
+    assert ran <= allowed and "train_sdft" in ran, sorted(ran)
     after = pipeline_outputs(tiny_repo)
     for arm in ("ft/lr0.0001", "lpft", "lora", "rtd", "l2sp", "aug_only", "kd_only", "ar_only"):
         assert after[f"models/{arm}/seed0/model.safetensors"] == before[f"models/{arm}/seed0/model.safetensors"]
@@ -222,7 +222,7 @@ def test_params_written_by_dvc_in_yaml_1_2_are_read_as_numbers(tiny_repo):
     try:
         run_dvc(tiny_repo, "repro", "--single-item", "check")
         changed = set(json.loads(run_dvc(tiny_repo, "status", "--json")))
-        assert "train_rtd@0" in changed and "train_lpft@0" not in changed
+        assert "train_rtd" in changed and "train_lpft" not in changed
     finally:
         (tiny_repo / "params.yaml").write_text(text)
     run_dvc(tiny_repo, "repro", "--single-item", "check")
@@ -233,7 +233,7 @@ def test_forced_rerun_is_byte_identical(tiny_repo):
     # the stages with randomness or threads in play: D_OOD (kornia, PGD) and training; t-SNE and the figures are
     # rerun (and compared byte for byte) by the param-restore test above (a full forced rerun would double the time)
     before = pipeline_outputs(tiny_repo)
-    for stage in ("ood", "train_rtd@0"):
+    for stage in ("ood", "train_rtd"):
         run_dvc(tiny_repo, "repro", "--force", "--single-item", stage)
     after = pipeline_outputs(tiny_repo)
     changed = [p for p in before if before[p] != after[p]]
@@ -274,3 +274,56 @@ def test_corrupted_checkpoint_stops_with_a_message(tiny_repo, tmp_path):
                           env={**subprocess_env(), "PYTHONPATH": str(work / "src")}, capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "checkpoint .scratch/checkpoints/lpft/seed0.pt is corrupted" in proc.stderr and "rm " in proc.stderr
+
+
+def test_the_arm_stage_matches_single_seed_runs_and_resumes_after_its_last_finished_seed(tiny_repo, tmp_path):
+    """The per-arm stage trains every seed in one process: seed 0 equals the DVC-made run, seed 1 (trained after
+    seed 0 in the same process) equals seed 1 trained alone; killed after seed 0 finished, it restores seed 0 and trains
+    the rest to the same bytes."""
+    import signal
+    import time
+
+    work = tmp_path / "arm"
+    shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    assert params["seeds"] == [0]
+    params["seeds"] = [0, 1]
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**subprocess_env(), "PYTHONPATH": str(work / "src")}
+    cmd = [sys.executable, "-m", "rtd.stages.train", "--arm", "rtd"]
+    files = [f"{d}/seed{s}{f}" for s in (0, 1) for d, f in (("models/rtd", "/model.safetensors"),
+                                                          ("models/rtd", "/train_stats.json"), ("reports/train/rtd", ".tsv"))]
+
+    def outputs() -> dict[str, bytes]:
+        return {rel: (work / rel).read_bytes() for rel in files}
+
+    def clear() -> None:   # as DVC does before it runs a stage
+        shutil.rmtree(work / "models/rtd")
+        shutil.rmtree(work / "reports/train/rtd")
+
+    clear()
+    first = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    both = outputs()
+    for rel in files[:3]:
+        assert both[rel] == (tiny_repo / rel).read_bytes(), f"{rel} differs from the DVC-made run"
+    assert not (work / ".scratch/finished/models/rtd").exists(), "a finished stage keeps no copies (-f retrains)"
+    alone = subprocess.run([*cmd, "--seed", "1"], cwd=work, env=env, capture_output=True, text=True)
+    assert alone.returncode == 0 and "restored" not in alone.stdout, alone.stderr
+    assert outputs() == both, "seed 1 trained alone differs from seed 1 trained after seed 0"
+
+    clear()
+    done = work / ".scratch/finished/models/rtd/seed0/key"
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and done.exists(), "seed 0 did not finish before the kill"
+    clear()
+    resumed = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "rtd seed 0: finished by an earlier attempt, restored" in resumed.stdout
+    assert "rtd seed 1: finished" not in resumed.stdout
+    assert outputs() == both, "the resumed stage's outputs differ"

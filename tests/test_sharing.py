@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import json
 import shutil
 import subprocess
 import threading
@@ -55,7 +56,7 @@ def test_pull_from_a_directory_remote_restores_every_output(published):
 
 def test_pull_of_one_target(published):
     clone = _clone(published, "one-target")
-    run_dvc(clone, "pull", "train_rtd@0")
+    run_dvc(clone, "pull", "train_rtd")
     assert (clone / "models/rtd/seed0/model.safetensors").read_bytes() == \
         (published["src"] / "models/rtd/seed0/model.safetensors").read_bytes()
     assert not (clone / "models/ft/lr0.0001/seed0/model.safetensors").exists()
@@ -150,13 +151,15 @@ def test_make_pull_against_a_partial_http_remote_names_the_missing_stages_and_pu
     partial = tmp_path / "partial"
     shutil.copytree(published["remote"], partial)
     lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
-    gone = lock["train_rtd@0"]["outs"][0]["md5"]   # the seed-0 RTD model
+    folder = lock["train_rtd"]["outs"][0]["md5"]   # models/rtd: its manifest names the seed-0 RTD model
+    manifest = json.loads((partial / "files/md5" / folder[:2] / folder[2:]).read_text())
+    gone = next(e["md5"] for e in manifest if e["relpath"] == "seed0/model.safetensors")
     (partial / "files/md5" / gone[:2] / gone[2:]).unlink()
     with _serve(partial) as url:
         run_dvc(clone, "remote", "add", "--local", "-d", "mirror", url)
         proc = _make(clone, "pull")
     assert proc.returncode != 0
-    assert "lacks 1 of " in proc.stderr and "of 1 stage(s): train_rtd@0;" in proc.stderr, proc.stderr
+    assert "lacks 1 of " in proc.stderr and "of 1 stage(s): train_rtd;" in proc.stderr, proc.stderr
     assert not (clone / "models/rtd/seed0/model.safetensors").exists()
     assert (clone / "models/lpft/seed0/model.safetensors").read_bytes() == \
         (published["src"] / "models/lpft/seed0/model.safetensors").read_bytes()   # another stage: pulled

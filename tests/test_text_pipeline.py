@@ -59,7 +59,7 @@ def test_d_ood_holds_perturbed_copies_of_the_training_texts(tiny_text_repo):
 def test_text_reruns_are_byte_identical_and_second_repro_runs_nothing(tiny_text_repo):
     assert "Running stage" not in run_dvc(tiny_text_repo, "repro")
     before = pipeline_outputs(tiny_text_repo)
-    for stage in ("text_ood", "text_train_rtd@0"):
+    for stage in ("text_ood", "text_train_rtd"):
         run_dvc(tiny_text_repo, "repro", "--force", "--single-item", stage)
     after = pipeline_outputs(tiny_text_repo)
     assert not [p for p in before if before[p] != after[p]], "text outputs differ between two runs"

@@ -20,7 +20,8 @@ def track_params(track: str) -> dict:
 
 
 def check_declared(stage: str, paths: list[str]) -> None:
-    """Stop with one line if ``stage`` reads a file that dvc.yaml does not declare among its deps: a sweep was
+    """Stop with one line if ``stage`` reads a file that dvc.yaml does not declare among its deps (itself or a folder
+    above it): a sweep was
     changed (`dvc exp run -S ...`) since dvc.yaml was generated from params.yaml. Nothing is checked without a
     dvc.yaml (the stage run by hand)."""
     import re
@@ -42,7 +43,7 @@ def check_declared(stage: str, paths: list[str]) -> None:
         return str(v[int(match.group(2))] if match.group(2) else v)
 
     declared = {re.sub(r"\$\{([\w.]+)(?:\[(\d+)\])?\}", value, d) for d in deps}
-    missing = [p for p in paths if p not in declared]
+    missing = [p for p in paths if not any(p == d or p.startswith(f"{d}/") for d in declared)]
     if missing:
         raise ParamError(f"stage {stage} reads {missing[0]}, which dvc.yaml does not declare (a sweep changed since "
                          f"it was generated): regenerate it (`PYTHONPATH=src python -m rtd.dvcgen`), then run `dvc repro`")
