@@ -101,9 +101,10 @@ def test_an_empty_sweep_switches_its_arm_off_in_that_track_only(tmp_path, monkey
     stages = out["stages"]
     assert {"train_rtd_rho", "evaluate_rtd_rho", "text_train_rtd_ar", "text_evaluate_rtd_ar"} <= set(stages)
     assert not {"train_rtd_ar", "evaluate_rtd_ar", "text_train_rtd_rho", "text_evaluate_rtd_rho"} & set(stages)
-    analysed = {t: " ".join(stages[f"{t}analysis"]["deps"]) for t in ("", "text_")}
-    assert "models/rtd_ar/" not in analysed[""] and "models/rtd_rho/rho0.25/" in analysed[""]
-    assert "models/text/rtd_rho/" not in analysed["text_"] and "models/text/rtd_ar/lambda_ar1.0/" in analysed["text_"]
+    analysed = {t: stages[f"{t}analysis"]["deps"] for t in ("", "text_")}   # the folders of the runs it reads
+    assert not any(d.startswith("models/rtd_ar") for d in analysed[""]) and "models/rtd_rho/rho0.25" in analysed[""]
+    assert not any(d.startswith("models/text/rtd_rho") for d in analysed["text_"])
+    assert "models/text/rtd_ar/lambda_ar1.0" in analysed["text_"]
     deps = stages["report"]["deps"]
     assert "reports/eval/rtd_ar.json" not in deps and "reports/text/eval/rtd_rho.json" not in deps
     assert "reports/eval/rtd_rho.json" in deps and "reports/text/eval/rtd_ar.json" in deps
