@@ -240,22 +240,27 @@ def test_forced_rerun_is_byte_identical(tiny_repo):
     assert not changed, f"outputs differ between two runs: {changed}"
 
 
-def test_training_killed_with_sigkill_resumes_to_identical_outputs(tiny_repo, tmp_path):
+def _killed_once_exists(cmd: list[str], cwd: Path, env: dict, path: Path, timeout: float = 120) -> bool:
+    """Start `cmd`, SIGKILL it as soon as `path` exists; True if it was killed (not finished or failed first)."""
     import signal
     import time
 
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc.returncode == -signal.SIGKILL
+
+
+def test_training_killed_with_sigkill_resumes_to_identical_outputs(tiny_repo, tmp_path):
     work = tmp_path / "killed"
     shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
     ckpt = work / ".scratch/checkpoints/rtd/seed0.pt"
     cmd = [sys.executable, "-m", "rtd.stages.train", "--arm", "rtd", "--seed", "0"]
     env = {**subprocess_env(), "PYTHONPATH": str(work / "src")}
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert _killed_once_exists(cmd, work, env, ckpt), "the run finished before it could be killed"
     assert ckpt.exists()
     resumed = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
@@ -280,9 +285,6 @@ def test_the_arm_stage_matches_single_seed_runs_and_resumes_after_its_last_finis
     """The per-arm stage trains every seed in one process: seed 0 equals the DVC-made run, seed 1 (trained after
     seed 0 in the same process) equals seed 1 trained alone; killed after seed 0 finished, it restores seed 0 and trains
     the rest to the same bytes."""
-    import signal
-    import time
-
     work = tmp_path / "arm"
     shutil.copytree(tiny_repo, work, ignore=shutil.ignore_patterns(".dvc", ".scratch"))
     params = yaml.safe_load((work / "params.yaml").read_text())
@@ -314,13 +316,7 @@ def test_the_arm_stage_matches_single_seed_runs_and_resumes_after_its_last_finis
 
     clear()
     done = work / ".scratch/finished/models/rtd/seed0/key"
-    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not done.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL and done.exists(), "seed 0 did not finish before the kill"
+    assert _killed_once_exists(cmd, work, env, done) and done.exists(), "seed 0 did not finish before the kill"
     clear()
     resumed = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
