@@ -59,10 +59,10 @@ def tiny_params() -> dict:
     t["ood"]["hotflip"]["swaps"] = 1
     t["train"].update(epochs=1, patience=1, batch_size=8, warmup_steps=1, eval_batch_size=64, checkpoint_every=1)
     t["ft_lrs"] = [t["train"]["lr"]]
-    t["lora_lrs"] = t["l2sp_alphas"] = t["rtd_lrs"] = []
+    t["lora_lrs"] = t["l2sp_alphas"] = t["rtd_lrs"] = t["lora_ranks"] = []
     t["rho_sweep"] = []   # the sweep machinery runs in the vision tiny pipeline; this keeps CI in its budget
     t["controls_rho_sweep"] = t["lambda_ar_sweep"] = []
-    t["lambda_kd_sweep"] = []   # rtd_kd runs in the vision tiny pipeline
+    t["lambda_kd_sweep"] = t["temperature_sweep"] = []   # rtd_kd runs in the vision tiny pipeline
     t["ar_layer"] = "encoder.layer.1"   # the tiny BERT's second (last) layer
     t["analysis"].update(n_id=20, n_ood=20, layers=["encoder.layer.0", "encoder.layer.1", "pooled"], tsne_perplexity=5)
     return p

@@ -158,7 +158,8 @@ def test_loss_weights_come_from_what_each_arm_reads():
                 "l2sp": (0.0, 0.0), "aug_only": (0.0, 0.0), "kd_only": (0.7, 0.0), "ar_only": (0.0, 0.3),
                 "rtd": (0.7, 0.3), "rtd_ar": (0.7, 10.0), "rtd_rho": (0.7, 0.3),
                 "aug_only_rho": (0.0, 0.0), "kd_only_rho": (0.7, 0.0), "ar_only_rho": (0.0, 0.3),
-                "lora_lr": (0.0, 0.0), "l2sp_alpha": (0.0, 0.0), "rtd_lr": (0.7, 0.3),   # an lr or alpha weights no term
+                "lora_lr": (0.0, 0.0), "lora_rank": (0.0, 0.0), "l2sp_alpha": (0.0, 0.0),   # an lr, rank or alpha
+                "rtd_lr": (0.7, 0.3),                                                          # weights no term
                 "rtd_kd": (0.2, 0.3), "rtd_t": (0.7, 0.3),   # a swept lambda_KD weights KD; a swept T weights nothing
                 "rtd_online": (0.7, 0.3),   # nor does the class set B_OOD is drawn from
                 "aug_only_online": (0.0, 0.0), "kd_only_online": (0.7, 0.0), "ar_only_online": (0.0, 0.3)}

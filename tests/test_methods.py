@@ -142,6 +142,8 @@ def test_build_method_matches_the_arm_registry():
     assert (kd_only.lambda_kd, kd_only.lambda_ar) == (params["lambda_kd"], 0.0) and not kd_only.uses_activation
     assert (ar_only.lambda_kd, ar_only.lambda_ar, ar_only.temperature) == (0.0, params["lambda_ar"], 1.0)
     assert build_method("l2sp_alpha", params, 100.0).alpha == 100.0 and build_method("l2sp", params).alpha == params["l2sp"]["alpha"]
+    lora = build_method("lora_rank", params, 32)   # the rank is a count (peft's `r`); the rest is LoRA's own row's
+    assert (lora.rank, type(lora.rank), lora.alpha, lora.lr) == (32, int, params["lora"]["alpha"], params["lora"]["lr"])
     # an arm reads (dvc.yaml's params) every key its method's arguments read, except its swept and fixed ones
     from rtd.arms import METHOD_ARGS
 

@@ -22,7 +22,7 @@ class ToyTrack(Track):
 
     name = "toy"
     section = "toy"
-    overrides = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
+    overrides = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "lora_ranks", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
                  "temperature_sweep", "rho_sweep", "controls_rho_sweep", "wiseft")
     unit = "points"
     backbones = ("toy-mlp",)

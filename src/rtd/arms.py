@@ -26,7 +26,7 @@ RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 class Arm:
     name: str
     reads: tuple[str, ...] = ()       # params keys read besides COMMON
-    variant: str | None = None        # "lr", "alpha", "lambda_ar", "lambda_kd", "temperature", "rho", "transforms": one run
+    variant: str | None = None        # "lr", "rank", "alpha", "lambda_ar", "lambda_kd", "temperature", "rho", "transforms": one run
     #                                   per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
     default: str | None = None        # a tuning sweep: the params key of the value that the arm's own row reports
@@ -82,6 +82,7 @@ TRAINED: dict[str, Arm] = {a.name: a for a in (
         cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
     # the rest of a tuning grid whose default value the arm above runs (`*_tuned` rows choose among both on id_val)
     Arm("lora_lr", reads=("lora",), variant="lr", sweep="lora_lrs", label="LoRA at another lr", method="lora"),
+    Arm("lora_rank", reads=("lora",), variant="rank", sweep="lora_ranks", label="LoRA at another rank", method="lora"),
     Arm("l2sp_alpha", variant="alpha", sweep="l2sp_alphas", label="L2-SP at another α", method="l2sp"),
     Arm("rtd_lr", reads=("lambda_ar", *RTD_KEYS), variant="lr", sweep="rtd_lrs", label="RTD at another lr of FT's grid",
         ood=True, cache=("id_logits", "ood_logits", "id_act", "ood_act"), method="rtd"),
@@ -139,12 +140,13 @@ class Tuned:
     value: str    # the params key of that value for an arm of ``arms`` that does not sweep it
 
 
-# the same tuning budget, chosen on id_val: RTD gets FT's lr grid (train.lr and rtd_lrs = ft_lrs), LoRA an lr grid,
-# L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR, lambda_KD and T (the proposal's grids, one
+# the same tuning budget, chosen on id_val: RTD gets FT's lr grid (train.lr and rtd_lrs = ft_lrs), LoRA an lr grid (and
+# a rank grid, one at a time around lora.lr and lora.rank), L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR, lambda_KD and T (the proposal's grids, one
 # at a time around the defaults) are rows of their own
 TUNED = {
     "ft_tuned": Tuned("FT, lr tuned on id_val", ("ft",), "lr", "train.lr"),
     "lora_tuned": Tuned("LoRA, lr tuned on id_val", ("lora", "lora_lr"), "lr", "lora.lr"),
+    "lora_rank_tuned": Tuned("LoRA, rank tuned on id_val", ("lora", "lora_rank"), "rank", "lora.rank"),
     "l2sp_tuned": Tuned("L2-SP, α tuned on id_val", ("l2sp", "l2sp_alpha"), "alpha", "l2sp.alpha"),
     "rtd_tuned": Tuned("RTD, lr tuned on id_val", ("rtd", "rtd_lr"), "lr", "train.lr"),
     "rtd_ar_tuned": Tuned("RTD, λ_AR tuned on id_val", ("rtd", "rtd_ar"), "lambda_ar", "lambda_ar"),
@@ -152,7 +154,7 @@ TUNED = {
     "rtd_t_tuned": Tuned("RTD, T tuned on id_val", ("rtd", "rtd_t"), "temperature", "temperature"),
 }
 # the rows of the summary table (results.md's first table, the README's): the arms compared at their tuned setting
-SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
+SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "lora_rank_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
            "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned",
            "rtd_online@all", "wiseft_rtd@0.5")
 DERIVED = {
@@ -250,8 +252,8 @@ def build_method(arm: str, params: dict, variant=None) -> Method:
     kind = spec.kind
     args = {name: param(params, key) for name, key in METHOD_ARGS[kind].items()}
     args.update(spec.fixed)
-    if spec.variant in args:
-        args[spec.variant] = float(variant)
+    if spec.variant in args:   # LoRA's rank is a count; every other swept argument a real number
+        args[spec.variant] = int(variant) if spec.variant == "rank" else float(variant)
     method = classes[kind](**args)
     if spec.variant == "lr" and "lr" not in args:
         method.lr = float(variant)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import Track
 
 # top-level params keys the text track replaces with `text.<key>`
-OVERRIDES = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
+OVERRIDES = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "lora_ranks", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
              "temperature_sweep", "rho_sweep", "controls_rho_sweep", "online_transforms_sweep",
              "controls_online_sweep", "wiseft")
 MANIFEST = "data/text/manifest.json"
