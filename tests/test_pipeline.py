@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_repro_writes_metrics_for_every_method_and_seed(tiny_repo):
     metrics = json.loads((tiny_repo / "reports/metrics.json").read_text())
-    rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr@0.003", "lora_tuned", "sdft", "l2sp",
+    rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_lr@0.003", "lora_tuned", "lora_rank_tuned", "sdft", "l2sp",
             "l2sp_alpha@1.0", "l2sp_tuned", "wiseft_ft", "wiseft_ft@0.5", "wiseft_ft_oodval", "aug_only",
             "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_ar@1.0", "rtd_kd@0.5", "rtd_kd_tuned", "rtd_t_tuned", "rtd_rho@1.0", "aug_only_rho@1.0", "kd_only_rho@1.0",
             "ar_only_rho@1.0", "wiseft_rtd", "wiseft_rtd@0.5", "wiseft_rtd_oodval", "rtd_online@all"}

@@ -14,7 +14,7 @@ def test_repro_runs_every_method_on_the_text_track(tiny_text_repo):
     p = tiny_text_params()
     metrics = json.loads((tiny_text_repo / "reports/metrics.json").read_text())
     assert set(metrics) == {"text", "significance_text", "erosion_text"}
-    rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_tuned", "sdft", "l2sp", "l2sp_tuned", "wiseft_ft",
+    rows = {"teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora", "lora_tuned", "lora_rank_tuned", "sdft", "l2sp", "l2sp_tuned", "wiseft_ft",
             "wiseft_ft@0.5", "wiseft_ft_oodval", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned", "wiseft_rtd", "wiseft_rtd@0.5", "wiseft_rtd_oodval"}
     rows |= {f"rtd_ar@{v}" for v in p["text"]["lambda_ar_sweep"]} | {f"rtd_rho@{v}" for v in p["text"]["rho_sweep"]}
     assert set(metrics["text"]) == rows

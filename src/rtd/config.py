@@ -236,18 +236,13 @@ def track_sections(params: dict, section: str | None = None) -> None:
 def _tuning_grids(params: dict) -> None:
     """The rest of each tuning grid (arms `lora_lr`, `lora_rank`, `l2sp_alpha`, `rtd_lr`; [] switches one off): values other than the
     default the arm's own row runs at; RTD's lrs come from FT's grid (the same tuning budget)."""
-    for sweep, default, lo_open in (("lora_lrs", "lora.lr", True), ("l2sp_alphas", "l2sp.alpha", False),
-                                    ("rtd_lrs", "train.lr", True)):
-        _number_list(params, sweep, allow_empty=True, lo=0, lo_open=lo_open)
+    for sweep, default, bounds in (("lora_lrs", "lora.lr", {"lo": 0, "lo_open": True}),
+                                   ("lora_ranks", "lora.rank", {"lo": 1, "integer": True}),
+                                   ("l2sp_alphas", "l2sp.alpha", {"lo": 0}), ("rtd_lrs", "train.lr", {"lo": 0, "lo_open": True})):
+        _number_list(params, sweep, allow_empty=True, **bounds)
         if _get(params, default) in _get(params, sweep):
             raise ParamError(f"params.yaml: `{sweep}` = {_get(params, sweep)!r} holds `{default}` = {_get(params, default)}, "
                              f"which the arm's own row already runs: list only the other values of the grid")
-    ranks = _get(params, "lora_ranks")
-    if not isinstance(ranks, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in ranks):
-        raise ParamError(f"params.yaml: `lora_ranks` = {ranks!r} must be a list of integers >= 1 ([] switches it off)")
-    if len(set(ranks)) != len(ranks) or _get(params, "lora.rank") in ranks:
-        raise ParamError(f"params.yaml: `lora_ranks` = {ranks!r} must list distinct ranks other than `lora.rank` = "
-                         f"{_get(params, 'lora.rank')}, which the arm's own row already runs")
     extra = [v for v in _get(params, "rtd_lrs") if v not in _get(params, "ft_lrs")]
     if extra:
         raise ParamError(f"params.yaml: `rtd_lrs` holds {extra!r}, not in `ft_lrs` = {_get(params, 'ft_lrs')!r}: RTD is tuned "
