@@ -26,8 +26,8 @@ RTD_KEYS = ("lambda_kd", "temperature", "kd_scale_t2", "rho", "ar_layer")
 class Arm:
     name: str
     reads: tuple[str, ...] = ()       # params keys read besides COMMON
-    variant: str | None = None        # "lr", "rank", "alpha", "lambda_ar", "lambda_kd", "temperature", "rho", "transforms": one run
-    #                                   per value of `sweep`
+    variant: str | None = None        # "lr", "rank", "alpha", "lambda_ar", "lambda_kd", "temperature", "rho",
+    #                                   "transforms": one run per value of `sweep`
     sweep: str | None = None          # the params key listing the variant's values
     default: str | None = None        # a tuning sweep: the params key of the value that the arm's own row reports
     label: str = ""
@@ -140,9 +140,9 @@ class Tuned:
     value: str    # the params key of that value for an arm of ``arms`` that does not sweep it
 
 
-# the same tuning budget, chosen on id_val: RTD gets FT's lr grid (train.lr and rtd_lrs = ft_lrs), LoRA an lr grid (and
-# a rank grid, one at a time around lora.lr and lora.rank), L2-SP an alpha grid (3 values each on the vision track); RTD's lambda_AR, lambda_KD and T (the proposal's grids, one
-# at a time around the defaults) are rows of their own
+# the same tuning budget, chosen on id_val: RTD gets FT's lr grid (train.lr and rtd_lrs = ft_lrs), LoRA an lr grid and a
+# rank grid (one at a time around lora.lr and lora.rank), L2-SP an alpha grid (3 values each on the vision track); RTD's
+# lambda_AR, lambda_KD and T (the proposal's grids, one at a time around the defaults) are rows of their own
 TUNED = {
     "ft_tuned": Tuned("FT, lr tuned on id_val", ("ft",), "lr", "train.lr"),
     "lora_tuned": Tuned("LoRA, lr tuned on id_val", ("lora", "lora_lr"), "lr", "lora.lr"),
@@ -154,8 +154,8 @@ TUNED = {
     "rtd_t_tuned": Tuned("RTD, T tuned on id_val", ("rtd", "rtd_t"), "temperature", "temperature"),
 }
 # the rows of the summary table (results.md's first table, the README's): the arms compared at their tuned setting
-SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "lora_rank_tuned", "sdft", "l2sp_tuned", "wiseft_ft",
-           "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned",
+SUMMARY = ("teacher", "ft", "ft_tuned", "ft_newhead", "lpft", "lora_tuned", "lora_rank_tuned", "sdft", "l2sp_tuned",
+           "wiseft_ft", "wiseft_ft@0.5", "aug_only", "kd_only", "ar_only", "rtd", "rtd_tuned", "rtd_ar_tuned", "rtd_kd_tuned", "rtd_t_tuned",
            "rtd_online@all", "wiseft_rtd@0.5")
 DERIVED = {
     **{name: t.label for name, t in TUNED.items()},

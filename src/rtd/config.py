@@ -234,11 +234,12 @@ def track_sections(params: dict, section: str | None = None) -> None:
 
 
 def _tuning_grids(params: dict) -> None:
-    """The rest of each tuning grid (arms `lora_lr`, `lora_rank`, `l2sp_alpha`, `rtd_lr`; [] switches one off): values other than the
-    default the arm's own row runs at; RTD's lrs come from FT's grid (the same tuning budget)."""
+    """The rest of each tuning grid (arms `lora_lr`, `lora_rank`, `l2sp_alpha`, `rtd_lr`; [] switches one off): values
+    other than the default the arm's own row runs at; RTD's lrs come from FT's grid (the same tuning budget)."""
     for sweep, default, bounds in (("lora_lrs", "lora.lr", {"lo": 0, "lo_open": True}),
                                    ("lora_ranks", "lora.rank", {"lo": 1, "integer": True}),
-                                   ("l2sp_alphas", "l2sp.alpha", {"lo": 0}), ("rtd_lrs", "train.lr", {"lo": 0, "lo_open": True})):
+                                   ("l2sp_alphas", "l2sp.alpha", {"lo": 0}),
+                                   ("rtd_lrs", "train.lr", {"lo": 0, "lo_open": True})):
         _number_list(params, sweep, allow_empty=True, **bounds)
         if _get(params, default) in _get(params, sweep):
             raise ParamError(f"params.yaml: `{sweep}` = {_get(params, sweep)!r} holds `{default}` = {_get(params, default)}, "
