@@ -59,6 +59,8 @@ def tiny_params() -> dict:
     t["ood"]["hotflip"]["swaps"] = 1
     t["train"].update(epochs=1, patience=1, batch_size=8, warmup_steps=1, eval_batch_size=64, checkpoint_every=1)
     t["ft_lrs"] = [t["train"]["lr"]]
+    t["erosion"].update(inits=["teacher"], lrs=[t["train"]["lr"]], seeds=[0, 1], alphas=[0.0, 0.5, 1.0],
+                        trend_fractions=[0.2, 1.0])   # both candidates (none, leet): their own splits and θ_T
     t["lora_lrs"] = t["l2sp_alphas"] = t["rtd_lrs"] = t["lora_ranks"] = []
     t["rho_sweep"] = []   # the sweep machinery runs in the vision tiny pipeline; this keeps CI in its budget
     t["controls_rho_sweep"] = t["lambda_ar_sweep"] = []

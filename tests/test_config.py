@@ -83,6 +83,9 @@ CASES = [
     ("text.data.zeroshot_top_k", 1, "needs `text.data.dataset: wordnet` and k >= 2"),
     ("text.data.dataset", "bible_books", "needs `text.data.dataset: wordnet`"),
     ("text.teacher.head", "linear", "`text.teacher.head` = 'linear' is unknown"),
+    ("text.erosion.candidates", ["none", "rot13"], "`text.erosion.candidates` has unknown entry 'rot13'"),
+    ("text.erosion.seeds", [3], "`text.erosion.seeds` must be two or more distinct"),
+    ("text.erosion.alphas", [0.0, 0.5], "`text.erosion.alphas` must include 0 and 1"),
 ]
 
 

@@ -48,3 +48,40 @@ def test_the_default_is_the_largest_significant_loss_on_ood_val():
 def test_best_lr_breaks_accuracy_ties_with_nll():
     scores = {1e-4: [(1.0, 0.20), (1.0, 0.30)], 3e-4: [(1.0, 0.05), (1.0, 0.10)], 1e-3: [(0.9, 0.01), (1.0, 0.01)]}
     assert best_lr(scores) == 3e-4
+
+
+def _study(shared: bool) -> dict:
+    """A hand-made study of two candidates (text-style: each with its own θ_T and trend unless ``shared``)."""
+    def teacher(acc):
+        return {"ood_domain_mean_acc": acc, "ood_val_acc": acc, "id_acc": 0.2}
+
+    def inits(drop):
+        return {"teacher": {"lr": 3e-4, "runs": [{"ood_domain_mean_acc": 0.3}, {"ood_domain_mean_acc": 0.5}],
+                            "ood_val_drop": {"mean": drop, "p": 0.01}, "ood_test_mean_drop": {"mean": drop / 2},
+                            "wiseft_ood_val_peak_alpha": 0.1}}
+    cands = {"none": {"inits": inits(-0.02)}, "leet": {"inits": inits(0.15)}}
+    if shared:
+        return {"teacher": teacher(0.4), "trend": {"slope": 1.0}, "candidates": cands,
+                "choice": {"selected": "leet", "erodes": True}}
+    cands["none"].update(teacher=teacher(0.44), trend={"slope": 0.5})
+    cands["leet"].update(teacher=teacher(0.45), trend={"slope": 2.0})
+    return {"candidates": cands, "choice": {"selected": "leet", "erodes": True}}
+
+
+def test_erosion_headline_and_trend_with_a_theta_t_per_candidate():
+    from rtd.report import erosion_headline, same_value, study_trend
+
+    assert same_value("0.9", 0.9) and same_value("0.0", 0) and same_value("leet", "leet")
+    assert not same_value("leet", "none") and not same_value("0.9", 1.0)
+    head = erosion_headline(_study(shared=False), "leet")
+    assert head["default_is_selected"] and head["default"] == "leet"
+    assert head["teacher_ood_domain_mean_acc"] == 0.45   # the selected candidate's θ_T
+    assert head["candidates"]["leet"]["ft_ood_domain_mean_acc"] == pytest.approx(0.4)
+    assert head["candidates"]["leet"]["ood_val_drop"] == 0.15 and head["candidates"]["none"]["ft_lr"] == 3e-4
+    assert not erosion_headline(_study(shared=False), "none")["default_is_selected"]
+    # the main table's effective robustness: the default candidate's trend, or the shared one
+    assert study_trend(_study(shared=False), "none") == {"slope": 0.5}
+    assert study_trend(_study(shared=False), "leet") == {"slope": 2.0}
+    assert study_trend(_study(shared=False), "rot13") is None
+    assert study_trend(_study(shared=True), "none") == {"slope": 1.0}
+    assert erosion_headline(_study(shared=True), "none")["teacher_ood_domain_mean_acc"] == 0.4

@@ -106,7 +106,7 @@ def test_erosion_study_reports_every_candidate_and_chooses_on_ood_val(tiny_repo)
     assert metrics["erosion"]["selected"] == study["choice"]["selected"]
     # the gate is the report's: is the default shortcut probability the study's choice?
     default_p = tiny_params()["data"]["shortcut"]["p"]
-    assert metrics["erosion"]["default_p"] == default_p
+    assert metrics["erosion"]["default"] == default_p
     assert metrics["erosion"]["default_is_selected"] == (float(study["choice"]["selected"]) == default_p)
     results = (tiny_repo / "reports/results.md").read_text()
     assert "[erosion.md](erosion.md)" in results

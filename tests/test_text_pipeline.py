@@ -37,6 +37,39 @@ def test_repro_runs_every_method_on_the_text_track(tiny_text_repo):
     assert tsne["class_names"][0] == "noun.act"
 
 
+def test_text_erosion_study_builds_each_candidate_and_chooses_on_ood_val(tiny_text_repo):
+    """Each nuisance candidate has its own splits, θ_T and trend; the default's θ_T is the teacher stage's, byte for
+    byte; the choice reads the ood_val losses only; the report gates the default `text.data.nuisance` on it."""
+    from rtd.erosion import choose_candidate
+    from rtd.report import same_value
+
+    p = tiny_text_params()
+    ep = p["text"]["erosion"]
+    study = json.loads((tiny_text_repo / "reports/text/erosion.json").read_text())
+    assert set(study["candidates"]) == set(ep["candidates"]) and "teacher" not in study and "trend" not in study
+    for name, cand in study["candidates"].items():
+        assert cand["nuisance"] == name and set(cand["inits"]) == set(ep["inits"])
+        assert len(cand["trend"]["points"]) == len(ep["trend_fractions"])
+        assert len(cand["inits"]["teacher"]["runs"]) == len(ep["seeds"])
+        assert [q["alpha"] for q in cand["inits"]["teacher"]["wiseft_val_mean"]] == ep["alphas"]
+    # leetspeak is written into the ID texts only: the OOD usage examples, so θ_T's OOD accuracy, are the same
+    none, leet = (study["candidates"][k]["teacher"] for k in ("none", "leet"))
+    assert none["ood_val_acc"] == leet["ood_val_acc"] and none["ood_domains"] == leet["ood_domains"]
+    default = p["text"]["data"]["nuisance"]
+    teacher = tiny_text_repo / f".scratch/erosion/text-teacher-{default}.safetensors"
+    assert teacher.read_bytes() == (tiny_text_repo / "models/text/teacher/model.safetensors").read_bytes()
+    drops = {k: c["inits"]["teacher"]["ood_val_drop"] for k, c in study["candidates"].items()}
+    assert study["choice"] == choose_candidate(drops, ep["min_drop"])
+    metrics = json.loads((tiny_text_repo / "reports/metrics.json").read_text())["erosion_text"]
+    assert metrics["default"] == default
+    assert metrics["default_is_selected"] == same_value(study["choice"]["selected"], default)
+    results = (tiny_text_repo / "reports/results.md").read_text()
+    assert "stage `text_erosion`): [erosion.md](text/erosion.md)" in results
+    page = (tiny_text_repo / "reports/text/erosion.md").read_text()
+    assert "| nuisance = leet | teacher θ_T |" in page and "`text.data.nuisance`" in page
+    assert (tiny_text_repo / "reports/text/figures/erosion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_d_ood_holds_perturbed_copies_of_the_training_texts(tiny_text_repo):
     from rtd.io import load_arrays
 

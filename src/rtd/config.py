@@ -5,7 +5,7 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -217,20 +217,47 @@ def validate(params: Any) -> None:
         get_track(name).validate(params)
 
 
-def track_sections(params: dict, section: str | None = None) -> None:
-    """Check a track's copy of the per-track sections (``params`` as ``tracks.for_track`` gives them); errors name
-    the keys as written in params.yaml, under ``section`` (None: the top level)."""
-    if section is None:
+def track_sections(params: dict, section: str | None = None, extra: Callable[[dict], None] | None = None) -> None:
+    """Check a track's copy of the per-track sections (``params`` as ``tracks.for_track`` gives them), then ``extra``
+    (the track's own checks of that copy); errors name the keys as written in params.yaml, under ``section`` (None:
+    the top level)."""
+    def check() -> None:
         _track_sections(params)
+        if extra is not None:
+            extra(params)
+
+    if section is None:
+        check()
         return
     _READ_PREFIX[0] = f"{section}."
     try:
-        _track_sections(params)
+        check()
     except ParamError as exc:   # name the key as the user writes it: <section>.<key>
         raise ParamError(str(exc).replace(f"params.yaml: `{section}.", "params.yaml: `", 1)
                          .replace("params.yaml: `", f"params.yaml: `{section}.", 1)) from exc
     finally:
         _READ_PREFIX[0] = ""
+
+
+def erosion_section(params: dict) -> None:
+    """The erosion study's settings (`erosion`, or a track's copy) but its candidates, which are the track's to check."""
+    inits = _name_list(params, "erosion.inits", allowed=("teacher", "new_head"))
+    if "teacher" not in inits:
+        raise ParamError("params.yaml: `erosion.inits` must include teacher (the default is chosen on FT from θ_T)")
+    _number_list(params, "erosion.lrs", lo=0, lo_open=True)
+    seeds = _get(params, "erosion.seeds")
+    if not isinstance(seeds, list) or len(seeds) < 2 or any(isinstance(s, bool) or not isinstance(s, int)
+                                                            or not 0 <= s <= SEED_MAX for s in seeds) \
+            or len(set(seeds)) != len(seeds):
+        raise ParamError("params.yaml: `erosion.seeds` must be two or more distinct integers in [0, 2**32 - 1], "
+                         f"got {seeds!r}")
+    alphas = _number_list(params, "erosion.alphas", lo=0, hi=1)
+    if 0.0 not in alphas or 1.0 not in alphas:
+        raise ParamError("params.yaml: `erosion.alphas` must include 0 and 1 (θ_T and the fine-tuned model)")
+    if len(_number_list(params, "erosion.trend_fractions", lo=0, lo_open=True, hi=1)) < 2:
+        raise ParamError("params.yaml: `erosion.trend_fractions` needs two or more shares (a trend is a line)")
+    _number(params, "erosion.min_drop", lo=0, hi=1)
+    _number(params, "erosion.seed", lo=0, hi=SEED_MAX, integer=True)
 
 
 def _tuning_grids(params: dict) -> None:

@@ -19,7 +19,7 @@ from .arms import (COMMON, MODEL_PARAMS, TRAINED, TUNED, WISEFT_ENDS, default_va
 from .codedeps import fingerprint_modules, fingerprint_path
 from .config import load_params
 from .figures import FIGURES
-from .tracks import BASE, for_track, track_key, track_path
+from .tracks import BASE, for_track, get_track, track_key, track_path
 from .train import CACHE_PARTS, cache_path
 
 HEADER = """\
@@ -34,7 +34,8 @@ HEADER = """\
 #   (theta_T) -> erosion (the study) -> ood (D_OOD) -> cache (teacher outputs) -> train_<arm>[@<variant>] (all seeds)
 #   -> evaluate@<arm> (all seeds) / wiseft_<end> -> analysis -> report.
 # The language track has the same stages, prefixed `text_` (`--track text`; files under data/text/, models/text/,
-# reports/text/); one `report` stage gathers both tracks.
+# reports/text/), but no pretraining; its erosion study (`text_erosion`) builds each candidate's splits and theta_T
+# itself, so it depends on params and code only. One `report` stage gathers both tracks.
 # Code dependencies: `code` writes reports/code/<module>.txt, the md5 of every file that module can execute (its import
 # closure); a stage depends on the fingerprints of the modules it runs, so a change to its code, and only that, reruns it.
 # Commands assume the project's venv is on PATH (`make repro` does that; by hand: `source .venv/bin/activate`).
@@ -43,7 +44,7 @@ PY = "PYTHONPATH=src python -m rtd.stages."
 SPLITS = ("train", "id_val", "id_test", "ood_val", "ood_test")
 VISION_EXTRA_SPLITS = ("train_clean", "pretrain", "pretrain_val")   # the erosion study's and the pretrain stage's
 PRETRAINED = "models/pretrain/model.safetensors"
-VISION_ONLY = ("pretrain", "erosion")   # stages the text track has no copy of
+VISION_ONLY = ("pretrain", "erosion")   # stages the text track has no copy of (its erosion study is its own)
 SWEEPS = tuple(dict.fromkeys(arm.sweep for arm in TRAINED.values() if arm.sweep))   # ft_lrs, lambda_ar_sweep, ...
 DEFAULTS = tuple(arm.default for arm in TRAINED.values() if arm.default)   # train.lr, lora.lr, l2sp.alpha
 EVAL_DATA = tuple(f"data/vision/{s}.safetensors" for s in ("id_val", "id_test", "ood_val", "ood_test"))
@@ -216,14 +217,14 @@ def _report_stage(tracks: list[str], off: dict[str, set[str]], evals: list[str])
     report_params = ["track", "methods", "seeds", "train.batch_size", *DEFAULTS, *SWEEPS]   # per track
     return {
         "cmd": f"{PY}report",
-        "deps": ["reports/erosion.json"] * ("vision" in tracks)
+        "deps": [track_path("reports/erosion.json", t) for t in tracks if get_track(t).has_erosion_study]
         + [p for t in tracks for p in [*(track_path(r, t) for r in reports
                                          if r not in {f"reports/eval/{n}.json" for n in off[t]}),
                                        track_path("reports/train", t)]],
         "params": list(dict.fromkeys(["tracks", *(k for t in tracks for k in (report_params if t == "vision" else
                                                                               _text_params(report_params))),
                                       "lambda_kd", "lambda_ar", "rho", "temperature", "kd_scale_t2",
-                                      *(["data.shortcut.p"] * ("vision" in tracks))])),
+                                      *(get_track(t).erosion_knob for t in tracks if get_track(t).has_erosion_study)])),
         # the DVC metric is the short headline (`dvc exp show` stays readable); every aggregate is a plain output
         "metrics": [{"reports/headline.json": {"cache": False}}],
         "outs": [{"reports/metrics.json": {"cache": False}}, {"reports/results.md": {"cache": False}}],
@@ -287,6 +288,14 @@ def pipeline() -> dict:
     # the text teacher is MiniLM as installed: no pretraining stage
     stages["text_teacher"]["deps"].remove(track_path(PRETRAINED, "text"))
     stages["text_teacher"]["deps"].append("data/text/manifest.json")   # the class names of the zero-shot head
+    stages["text_erosion"] = {   # builds each candidate's splits and θ_T itself: only params and code
+        "cmd": f"{PY}erosion --track text",
+        "deps": [],
+        # every `text.data` key but the knob the study varies (its default does not change the study)
+        "params": ["text.erosion", *(f"text.data.{k}" for k in defaults["text"]["data"] if k != "nuisance"),
+                   "text.train", "text.teacher", "text.llm", "eval", "num_threads"],
+        "outs": _text_entries(copy.deepcopy(stages["erosion"]["outs"])),
+    }
     stages["text_ood"]["deps"].append("data/text/texts.json")
     stages["text_ood"]["outs"].append("data/text/ood/texts.json")   # the perturbed texts, for inspection
     stages["text_analysis"]["deps"].append("data/text/manifest.json")   # class names for the t-SNE legend

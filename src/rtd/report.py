@@ -282,14 +282,23 @@ FIGURE_CAPTIONS = {
 }
 
 
-def erosion_headline(study: dict, default_p: float) -> dict:
-    """The erosion study's headline numbers for reports/metrics.json: the choice, whether the default shortcut
-    probability ``default_p`` is that choice (the gate) and, per candidate, the teacher's and FT's (from θ_T, lr
-    chosen on id_val) mean OOD accuracy over ood_test domains and the loss on ood_val."""
+def same_value(a, b) -> bool:
+    """Whether two spellings of a params value are the same value ("0.9" and 0.9; "leet" and "leet")."""
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def erosion_headline(study: dict, default) -> dict:
+    """The erosion study's headline numbers for reports/metrics.json: the choice, whether the track's default
+    ``default`` is that choice (the gate) and, per candidate, the teacher's and FT's (from θ_T, lr chosen on id_val)
+    mean OOD accuracy over ood_test domains and the loss on ood_val."""
     selected = study["choice"]["selected"]
-    out = {"selected": selected, "erodes": study["choice"]["erodes"], "default_p": default_p,
-           "default_is_selected": float(selected) == float(default_p),
-           "teacher_ood_domain_mean_acc": study["teacher"]["ood_domain_mean_acc"], "candidates": {}}
+    teacher = study.get("teacher") or study["candidates"][selected]["teacher"]
+    out = {"selected": selected, "erodes": study["choice"]["erodes"], "default": default,
+           "default_is_selected": same_value(selected, default),
+           "teacher_ood_domain_mean_acc": teacher["ood_domain_mean_acc"], "candidates": {}}
     for name, cand in study["candidates"].items():
         s = cand["inits"]["teacher"]
         out["candidates"][name] = {
@@ -297,6 +306,14 @@ def erosion_headline(study: dict, default_p: float) -> dict:
             "ood_val_drop": s["ood_val_drop"]["mean"], "ood_val_drop_p": s["ood_val_drop"]["p"],
             "ood_test_mean_drop": s["ood_test_mean_drop"]["mean"], "wiseft_ood_val_peak_alpha": s["wiseft_ood_val_peak_alpha"]}
     return out
+
+
+def study_trend(study: dict, default) -> dict | None:
+    """The trend of ID-only models that the track's main table measures effective robustness against: the study's
+    shared one, else that of the candidate that is the default (None if the default is no candidate)."""
+    if "trend" in study:
+        return study["trend"]
+    return next((c["trend"] for name, c in study["candidates"].items() if same_value(name, default)), None)
 
 
 def significance_section(significance: dict, n_seeds: int) -> list[str]:

@@ -1,20 +1,24 @@
-"""DVC stage `erosion`: is there robustness for fine-tuning to erode? Its choice gates the default configuration.
+"""DVC stage `erosion` (`text_erosion`): is there robustness for fine-tuning to erode? Its choice gates the default.
 
-    python -m rtd.stages.erosion    # -> reports/erosion.json, reports/erosion.md, reports/figures/erosion.png
+    python -m rtd.stages.erosion                # -> reports/erosion.json, reports/erosion.md, reports/figures/erosion.png
+    python -m rtd.stages.erosion --track text   # -> the same under reports/text/
 
-For every candidate configuration (`erosion.candidates`: the shortcut probability p of the ID training set,
-drawn on `train_clean` exactly as the data stage draws `data.shortcut`), FT from θ_T (head included) and FT
-with a new head train at each of `erosion.lrs` on each of `erosion.seeds`, with the one loop and the `train`
-settings of the FT arm, logging id_val and ood_val accuracy every epoch. Reported per candidate:
+For every candidate configuration (`erosion.candidates`: values of the track's knob, ``Track.erosion_knob``: the
+shortcut probability p of the vision ID training set, drawn on `train_clean` exactly as the data stage draws
+`data.shortcut`; the nuisance of the text ID splits, built as the data and teacher stages build them), FT from θ_T
+(head included) and FT with a new head train at each of `erosion.lrs` on each of `erosion.seeds`, with the one loop
+and the `train` settings of the FT arm, logging id_val and ood_val accuracy every epoch. Reported per candidate:
 - the teacher against FT at the lr chosen on id_val: ID and OOD accuracy per ood_test domain and their mean,
   the loss against the teacher with its 95 % interval and one-sided p (the teacher is deterministic);
 - the WiSE-FT curve θ_T -> FT (θ_T init, chosen lr) over `erosion.alphas` on id_val / ood_val, per seed;
 - effective robustness (Taori et al. 2020): the distance of the teacher, of FT and of every FT epoch from the
-  logit-linear id_val -> ood_val trend of ID-only models (linear probes on the ImageNet backbone, which never saw
-  a digit, fit on growing shares of the ID training set).
+  logit-linear id_val -> ood_val trend of ID-only models (linear probes on the pretrained backbone, which never saw
+  the task's labels, fit on growing shares of the ID training set).
+Where every candidate shares θ_T, the evaluation splits and the trend (vision), they are computed once (top-level
+`teacher`, `trend`); else each candidate carries its own.
 The default is the candidate whose FT loses most ood_val accuracy against the teacher, at least
 `erosion.min_drop` with p < 0.05 (``erosion.choose_candidate``); `ood_test` takes part in no choice.
-The report stage checks that the default `data.shortcut.p` is that choice, so the study does not depend on it.
+The report stage checks that the track's default is that choice, so the study does not depend on it.
 Runs finished before an interruption are kept in .scratch/erosion/ (keyed by their config and input files) and
 not trained again; the chosen lr's weights stay there for the evaluation below.
 """
@@ -22,13 +26,11 @@ from __future__ import annotations
 
 from .common import run_stage, track_arg, track_params
 
-TEACHER = "models/teacher/model.safetensors"
-TRAIN_CLEAN = "data/vision/train_clean.safetensors"
 SCRATCH = ".scratch/erosion"
 
 
-def _probe_trend(params: dict, clean, id_val, ood_val) -> tuple[list[dict], tuple[float, float]]:
-    """ID-only models: probes on the ImageNet backbone at growing shares of the ID training set, and their trend."""
+def _probe_trend(params: dict, track: str, clean, id_val, ood_val) -> tuple[list[dict], tuple[float, float]]:
+    """ID-only models: probes on the pretrained backbone at growing shares of the ID training set, and their trend."""
     import numpy as np
     import torch
 
@@ -37,8 +39,8 @@ def _probe_trend(params: dict, clean, id_val, ood_val) -> tuple[list[dict], tupl
     from ..teacher import fit_linear_probe
 
     ep, tp = params["erosion"], params["teacher"]
-    imagenet = build_classifier(backbone_spec(params))
-    feats = {name: predict(imagenet, s.images, tp["batch_size"], layer="pooled")[1]
+    backbone = build_classifier(backbone_spec(params, track))
+    feats = {name: predict(backbone, s.images, tp["batch_size"], layer="pooled")[1]
              for name, s in (("train", clean), ("id_val", id_val), ("ood_val", ood_val))}
     order = np.random.default_rng(ep["seed"]).permutation(len(clean))
     points = []
@@ -51,9 +53,32 @@ def _probe_trend(params: dict, clean, id_val, ood_val) -> tuple[list[dict], tupl
     return points, fit_trend([(q["id_val_acc"], q["ood_val_acc"]) for q in points], len(id_val), len(ood_val))
 
 
-def _train_runs(params: dict, p: float, init: str, train_split, id_val, ood_val, bar) -> dict:
-    """FT from ``init`` at every lr and seed on ``train_split`` (shortcut probability ``p``); finished runs are
-    read back from the scratch folder."""
+def _context(params: dict, track: str, teacher: str, splits: dict, trend_train) -> dict:
+    """What a candidate's runs are measured against: θ_T (its file, weights, metrics), the splits and the trend."""
+    from ..erosion import effective_robustness
+    from ..evaluate import evaluate_splits, rounded
+    from ..models import backbone_spec, load_model
+
+    model = load_model(teacher, backbone_spec(params, track))
+    id_val, ood_val = splits["id_val"], splits["ood_val"]
+
+    def test_metrics(m) -> dict:
+        return rounded(evaluate_splits(m, splits["id_test"], ood_val, splits["ood_test"], params["eval"]["batch_size"],
+                                       params["eval"]["ece_bins"], id_val=id_val))
+
+    teacher_m = test_metrics(model)
+    points, trend = _probe_trend(params, track, trend_train, id_val, ood_val)
+    er = lambda i, o: effective_robustness(i, o, trend, len(id_val))   # noqa: E731
+    return {"teacher_file": teacher, "model": model, "theta_0": {k: v.clone() for k, v in model.state_dict().items()},
+            "splits": splits, "test_metrics": test_metrics, "er": er,
+            "trend": {"slope": trend[0], "intercept": trend[1], "points": points, "n_id_val": len(id_val),
+                      "n_ood_val": len(ood_val)},
+            "teacher": {**teacher_m, "effective_robustness_val": er(teacher_m["id_val_acc"], teacher_m["ood_val_acc"])}}
+
+
+def _train_runs(params: dict, track: str, key: dict, inputs: list[str], init: str, train_split, ctx: dict, bar) -> dict:
+    """FT from ``init`` at every lr and seed on ``train_split`` (the candidate ``key``); finished runs are read back
+    from the scratch folder."""
     import json
     from pathlib import Path
 
@@ -63,19 +88,18 @@ def _train_runs(params: dict, p: float, init: str, train_split, id_val, ood_val,
     from ..train import train
     from .train import _digest
 
-    ep, tp, spec = params["erosion"], params["train"], backbone_spec(params)
-    inputs = [TEACHER, TRAIN_CLEAN, "data/vision/id_val.safetensors", "data/vision/ood_val.safetensors"]
+    ep, tp, spec = params["erosion"], params["train"], backbone_spec(params, track)
+    id_val, ood_val = ctx["splits"]["id_val"], ctx["splits"]["ood_val"]
     methods = {"teacher": FineTune, "new_head": FineTuneNewHead}
     runs = {}
     for lr in ep["lrs"]:
         for seed in ep["seeds"]:
-            config = {"p": p, "init": init, "lr": lr, "seed": seed, "train": tp, "spec": spec,
-                      "threads": params["num_threads"], "size": params["data"]["shortcut"]["size"],
-                      "data_seed": params["data"]["seed"]}
+            config = {"candidate": key, "init": init, "lr": lr, "seed": seed, "train": tp, "spec": spec,
+                      "threads": params["num_threads"]}
             path = Path(SCRATCH) / f"{_digest(config, inputs)[:20]}.json"   # reused only with the same inputs
             if not path.is_file():
                 seed_everything(seed, params["num_threads"])
-                model = load_model(TEACHER, spec)
+                model = load_model(ctx["teacher_file"], spec)
                 method = methods[init]()
                 init_head(model, method.init)
                 method.lr = lr
@@ -109,13 +133,14 @@ def _wiseft_curve(model, theta_0: dict, state: dict, alphas: list[float], splits
     return curve
 
 
-def _summarise(params: dict, init: str, runs: dict, model, theta_0: dict, teacher_m: dict, test_metrics, er,
-               id_val, ood_val) -> dict:
+def _summarise(params: dict, track: str, init: str, runs: dict, ctx: dict) -> dict:
     """The chosen lr's runs against the teacher: drops with intervals, per-epoch effective robustness, WiSE-FT."""
     from ..erosion import best_lr, drop_test, mean_ci
     from ..models import backbone_spec, load_model
 
-    ep, spec = params["erosion"], backbone_spec(params)
+    ep, spec = params["erosion"], backbone_spec(params, track)
+    model, theta_0, test_metrics, er = ctx["model"], ctx["theta_0"], ctx["test_metrics"], ctx["er"]
+    teacher_m, id_val, ood_val = ctx["teacher"], ctx["splits"]["id_val"], ctx["splits"]["ood_val"]
     lr = best_lr({v: [(runs[(v, s)]["id_val_acc"], runs[(v, s)]["id_val_nll"]) for s in ep["seeds"]] for v in ep["lrs"]})
     per_lr = {str(v): {"ood_val_acc": mean_ci([runs[(v, s)]["ood_val_acc"] for s in ep["seeds"]]),
                        "id_val_acc": mean_ci([runs[(v, s)]["id_val_acc"] for s in ep["seeds"]])} for v in ep["lrs"]}
@@ -152,60 +177,51 @@ def _summarise(params: dict, init: str, runs: dict, model, theta_0: dict, teache
 
 
 def main(argv: list[str] | None = None) -> None:
-    track = track_arg(argv, "the erosion study of the embedded vision benchmark").track
+    track = track_arg(argv, "the erosion study of a track's embedded benchmark").track
     params = track_params(track)
 
     from tqdm import tqdm
 
-    from ..data.splits import load_split
-    from ..erosion import choose_candidate, effective_robustness
+    from ..erosion import choose_candidate
     from ..errors import ParamError
-    from ..evaluate import evaluate_splits, load_eval_splits, rounded
+    from ..evaluate import rounded
     from ..io import seed_everything, write_json, write_text
-    from ..models import backbone_spec, load_model
-    from ..tracks import get_track
+    from ..models import save_model
+    from ..tracks import get_track, stage_name, track_path
 
     t = get_track(track)
     if not t.has_erosion_study:
-        raise ParamError(f"the erosion study runs on a track with a shortcut knob in its training data; the {track} "
-                         "track has none (its report checks erosion on the main table's FT runs)")
+        raise ParamError(f"the {track} track has no erosion study (no candidate configurations to compare)")
     ep = params["erosion"]
     seed_everything(0, params["num_threads"])
-    clean = load_split(TRAIN_CLEAN)
-    splits = load_eval_splits(track)
-    id_val, ood_val = splits["id_val"], splits["ood_val"]
-    model = load_model(TEACHER, backbone_spec(params))
-    theta_0 = {k: v.clone() for k, v in model.state_dict().items()}
-
-    def test_metrics(m) -> dict:
-        return rounded(evaluate_splits(m, splits["id_test"], ood_val, splits["ood_test"], params["eval"]["batch_size"],
-                                       params["eval"]["ece_bins"], id_val=id_val))
-
-    teacher_m = test_metrics(model)
-    points, trend = _probe_trend(params, clean, id_val, ood_val)
-    er = lambda i, o: effective_robustness(i, o, trend, len(id_val))   # noqa: E731
-    out = {"trend": {"slope": trend[0], "intercept": trend[1], "points": points, "n_id_val": len(id_val),
-                     "n_ood_val": len(ood_val)},
-           "teacher": {**teacher_m, "effective_robustness_val": er(teacher_m["id_val_acc"], teacher_m["ood_val_acc"])},
-           "candidates": {}}
+    shared = t.erosion_shared(params)
+    ctx = None if shared is None else _context(params, track, shared["teacher"], shared["splits"], shared["trend_train"])
+    out = {"candidates": {}} if ctx is None else {"trend": ctx["trend"], "teacher": ctx["teacher"], "candidates": {}}
     bar = tqdm(total=len(ep["candidates"]) * len(ep["inits"]) * len(ep["lrs"]) * len(ep["seeds"]),
-               desc="erosion study", unit="run")
-    for p in ep["candidates"]:
-        train_split = t.shortcut_split(params, clean, p)
-        out["candidates"][str(p)] = {"p": p, "inits": {
-            init: _summarise(params, init, _train_runs(params, p, init, train_split, id_val, ood_val, bar), model,
-                             theta_0, teacher_m, test_metrics, er, id_val, ood_val)
-            for init in ep["inits"]}}
+               desc=stage_name("erosion", track), unit="run")
+    for value in ep["candidates"]:
+        cand = t.erosion_candidate(params, value, shared)
+        entry = {t.erosion_label: value}
+        if shared is None:   # its own θ_T: kept in the scratch folder, so that its runs start from the file
+            teacher = f"{SCRATCH}/{track}-teacher-{value}.safetensors"
+            save_model(teacher, cand["teacher"])
+            ctx = _context(params, track, teacher, cand["splits"], cand["trend_train"])
+            entry.update(trend=ctx["trend"], teacher=ctx["teacher"])
+        inputs = (shared or {}).get("inputs", []) + ([] if shared else [ctx["teacher_file"]])
+        entry["inits"] = {init: _summarise(params, track, init, _train_runs(params, track, cand["key"], inputs, init,
+                                                                           cand["train"], ctx, bar), ctx)
+                          for init in ep["inits"]}
+        out["candidates"][str(value)] = entry
     bar.close()
-    # the gate (is the default this choice?) is the report stage's, so the study does not depend on the default p
+    # the gate (is the default this choice?) is the report stage's, so the study does not depend on the default
     out["choice"] = choose_candidate({k: c["inits"]["teacher"]["ood_val_drop"] for k, c in out["candidates"].items()},
                                      ep["min_drop"])
     out = rounded(out)
-    write_json("reports/erosion.json", out)
+    write_json(track_path("reports/erosion.json", track), out)
     from ..erosion_report import erosion_figure, erosion_markdown
 
-    erosion_figure(out, "reports/figures/erosion.png")
-    write_text("reports/erosion.md", erosion_markdown(out, params))
+    erosion_figure(out, track_path("reports/figures/erosion.png", track), t.erosion_label)
+    write_text(track_path("reports/erosion.md", track), erosion_markdown(out, params, track))
 
 
 if __name__ == "__main__":

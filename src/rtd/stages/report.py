@@ -3,6 +3,8 @@
 figures in reports/figures/ and reports/text/figures/."""
 from __future__ import annotations
 
+import os
+
 from .common import run_stage
 
 
@@ -32,8 +34,8 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     from ..figures import write_all
     from ..arms import BASELINE, SUMMARY, TUNED, switched_off
     from ..io import read_json
-    from ..report import (build_metrics, loss_logs, method_runs, results_markdown, rho_points, summary_markdown,
-                          tuning_markdown)
+    from ..report import (build_metrics, loss_logs, method_runs, results_markdown, rho_points, study_trend,
+                          summary_markdown, tuning_markdown)
     from ..tracks import BASE, for_track, get_track, track_path
 
     params, study = for_track(params, track), get_track(track).has_erosion_study
@@ -43,7 +45,8 @@ def _track(params: dict, track: str, metrics: dict) -> str:
     evals = {m: read_json(track_path(f"reports/eval/{m}.json", track)) for m in sorted(names)}
     rows = method_runs(methods, evals, params)
     # effective robustness needs a trend of ID-only models: the erosion study's, where the track has one
-    trend = read_json(track_path("reports/erosion.json", track))["trend"] if study else None
+    trend = study_trend(read_json(track_path("reports/erosion.json", track)),
+                        get_track(track).erosion_default(params)) if study else None
     part = build_metrics(track, rows, trend)
     metrics[track] = part[track]
     metrics["significance" if track == BASE else f"significance_{track}"] = part["significance"]
@@ -80,15 +83,19 @@ def main() -> None:
     for track in (t for t in order if get_track(t).has_erosion_study):   # the erosion study: headline, link
         from ..io import read_json
         from ..report import erosion_headline
+        from ..tracks import stage_name
 
+        t = get_track(track)
         study = read_json(track_path("reports/erosion.json", track))
-        head = erosion_headline(study, for_track(params, track)["data"]["shortcut"]["p"])
+        head = erosion_headline(study, t.erosion_default(for_track(params, track)))
         metrics["erosion" if track == BASE else f"erosion_{track}"] = head
-        gate = ("the default `data.shortcut.p` = {default_p} is the candidate the study selects on ood_val."
-                if head["default_is_selected"] else "**the default `data.shortcut.p` = {default_p} is not the "
-                "candidate the study selects on ood_val (p = {selected})**: set `data.shortcut.p: {selected}`.")
-        pages[order.index(track)] += ("\n## Is there erosion to prevent?\n\nThe erosion study (stage `erosion`): "
-                                         "[erosion.md](erosion.md); " + gate.format(**head) + "\n")
+        gate = ("the default `{knob}` = {default} is the candidate the study selects on ood_val."
+                if head["default_is_selected"] else "**the default `{knob}` = {default} is not the "
+                "candidate the study selects on ood_val ({label} = {selected})**: set `{knob}: {selected}`.")
+        page = os.path.relpath(track_path("reports/erosion.md", track), "reports")   # results.md's link to it
+        pages[order.index(track)] += (f"\n## Is there erosion to prevent?\n\nThe erosion study (stage "
+                                      f"`{stage_name('erosion', track)}`): [erosion.md]({page}); "
+                                      + gate.format(knob=t.erosion_knob, label=t.erosion_label, **head) + "\n")
     from ..headline import headline
 
     write_json("reports/metrics.json", rounded(metrics))

@@ -20,24 +20,17 @@ def main(argv: list[str] | None = None) -> None:
     from ..data.splits import load_split
     from ..io import save_arrays, seed_everything, write_json
     from ..metrics import accuracy
-    from ..models import backbone_spec, build_classifier, predict, save_model
-    from ..teacher import fit_linear_probe
+    from ..models import predict, save_model
+    from ..teacher import build_teacher
     from ..tracks import get_track, track_path as P
 
     tp, t = params["teacher"], get_track(track)
     seed_everything(t.data_seed(params), params["num_threads"])
     train = load_split(P("data/vision/train.safetensors", track))
     id_val = load_split(P("data/vision/id_val.safetensors", track))
-    spec = backbone_spec(params, track)
-    model = t.initial_teacher(params, spec)
-    model = build_classifier(spec) if model is None else model
-    _, feats = predict(model, train.images, tp["batch_size"], layer="pooled")
-    probe_weight, probe_bias = fit_linear_probe(feats.numpy(), train.labels, tp["probe_c"], tp["probe_max_iter"])
-    weight, bias, kind, extra = t.teacher_head(params, model, id_val, tp["batch_size"]) \
-        or (probe_weight, probe_bias, "probe", {})
-    with torch.no_grad():
-        model.head.weight.copy_(weight)
-        model.head.bias.copy_(bias)
+    built = build_teacher(params, track, train, id_val)
+    model, feats, probe_weight, probe_bias = built["model"], built["feats"], built["probe_weight"], built["probe_bias"]
+    weight, bias = built["weight"], built["bias"]
     save_model(P("models/teacher/model.safetensors", track), model)
     save_arrays(P("models/teacher/probe_head.safetensors", track),
                 {"weight": probe_weight.numpy(), "bias": probe_bias.numpy()})
@@ -46,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     probe_val = torch.nn.functional.linear(predict(model, id_val.images, tp["batch_size"], layer="pooled")[1],
                                            probe_weight, probe_bias)
     write_json(P("models/teacher/probe.json", track), {
-        "head": kind, **extra,
+        "head": built["kind"], **built["extra"],
         "train_acc": round(accuracy(train_logits, torch.as_tensor(train.labels)), 6),
         "id_val_acc": round(accuracy(val_logits, torch.as_tensor(id_val.labels)), 6),
         "probe_id_val_acc": round(accuracy(probe_val, torch.as_tensor(id_val.labels)), 6),

@@ -35,7 +35,11 @@ class Track:
     unit: str = "inputs"              # what the report calls one example (images, texts)
     adversarial: str | None = None    # the D_OOD transform that attacks θ_T (so needs it): pgd, hotflip
     backbones: tuple[str, ...] = ()   # `teacher.backbone` values it builds
-    has_erosion_study: bool = False   # the `erosion` stage runs on it (a shortcut knob in its training data)
+    has_erosion_study: bool = False   # the `erosion` stage runs on it (``erosion_candidate``)
+    erosion_knob: str = ""            # the params key (as written in params.yaml) whose values are the study's candidates
+    erosion_label: str = "p"          # a candidate's name in the study's tables: "<label> = <value>"
+    erosion_doc: str = ""             # erosion.md's sentence on what a candidate is
+    trend_doc: str = "linear probes on the pretrained backbone"   # the study's ID-only models (erosion.md)
 
     def validate(self, params: dict) -> None:
         """Check the track's own keys (``rtd.config``'s checkers); the first problem raises ParamError."""
@@ -60,8 +64,10 @@ class Track:
         None: the backbone with a fresh head (``models.build_classifier``)."""
         return None
 
-    def teacher_head(self, params: dict, model, id_val, batch_size: int) -> tuple[Any, Any, str, dict] | None:
-        """θ_T's head as (weight, bias, kind, extra facts for probe.json), or None for the linear probe."""
+    def teacher_head(self, params: dict, model, id_val, batch_size: int,
+                     manifest: dict | None = None) -> tuple[Any, Any, str, dict] | None:
+        """θ_T's head as (weight, bias, kind, extra facts for probe.json), or None for the linear probe; ``manifest``:
+        the data's (None: the data stage's file)."""
         return None
 
     def generate_ood(self, params: dict, train, teacher, spec: dict) -> tuple[dict, dict[str, Any]]:
@@ -93,10 +99,22 @@ class Track:
 
         raise ParamError(f"the `pretrain` stage has nothing to do on the {self.name} track")
 
-    def shortcut_split(self, params: dict, clean, p: float):
+    def erosion_default(self, params: dict) -> Any:
+        """The value of ``erosion_knob`` in ``params``: the default configuration, which the study's choice gates."""
+        raise NotImplementedError
+
+    def erosion_shared(self, params: dict) -> dict | None:
+        """What every candidate of the erosion study shares, or None where each brings its own (``erosion_candidate``):
+        {"teacher": θ_T's file, "splits": id_val / id_test / ood_val / ood_test, "trend_train": the split the
+        trend's ID-only probes are fit on, "inputs": the files whose bytes identify them}."""
+        return None
+
+    def erosion_candidate(self, params: dict, value: Any, shared: dict | None) -> dict:
+        """One candidate (``value`` of ``erosion_knob``): {"train": the split FT trains on, "key": JSON facts that
+        identify its data} and, without ``shared``, its own "teacher" (a model), "splits" and "trend_train"."""
         from ..errors import ParamError
 
-        raise ParamError(f"the erosion study needs a shortcut knob, which the {self.name} track has not")
+        raise ParamError(f"the {self.name} track has no erosion study (no candidate configurations to compare)")
 
 
 def register(track: Track) -> None:

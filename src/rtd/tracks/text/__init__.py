@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import Track
 
 # top-level params keys the text track replaces with `text.<key>`
-OVERRIDES = ("teacher", "ood", "train", "ft_lrs", "lora_lrs", "lora_ranks", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
+OVERRIDES = ("teacher", "ood", "train", "erosion", "ft_lrs", "lora_lrs", "lora_ranks", "l2sp_alphas", "rtd_lrs", "lora", "ar_layer", "analysis", "lambda_ar_sweep", "lambda_kd_sweep",
              "temperature_sweep", "rho_sweep", "controls_rho_sweep", "online_transforms_sweep",
              "controls_online_sweep", "wiseft")
 MANIFEST = "data/text/manifest.json"
@@ -20,10 +20,17 @@ class TextTrack(Track):
     unit = "texts"
     adversarial = "hotflip"
     backbones = ("minilm", "llm")
+    has_erosion_study = True
+    erosion_knob = "text.data.nuisance"
+    erosion_label = "nuisance"
+    erosion_doc = ("Candidates: the nuisance written into every ID text (train, id_val,\n"
+                   "id_test; `text.erosion.candidates`, values of `text.data.nuisance`), the OOD usage examples staying clean. Each\n"
+                   "candidate has its own ID splits, so its own θ_T (the zero-shot head's scale is fit on its id_val) and trend.")
+    trend_doc = "linear probes on MiniLM's pretrained features"
 
     def validate(self, params: dict) -> None:
         """The section `text`: its data and LLM settings, then its copies of the shared sections."""
-        from ...config import SEED_MAX, _choice, _get, _name_list, _number, track_sections
+        from ...config import SEED_MAX, _choice, _get, _name_list, _number, erosion_section, track_sections
         from ...errors import ParamError
         from .. import for_track
         from .data import DATASETS, NUISANCES
@@ -74,7 +81,8 @@ class TextTrack(Track):
             if _get(params, f"text.{key}"):
                 raise ParamError(f"params.yaml: `text.{key}` must be []: online B_OOD (arm `rtd_online` and its controls) "
                                  "is built for the vision track only; the text track's RTD reads the pre-generated D_OOD")
-        track_sections(for_track(params, "text"), "text")
+        track_sections(for_track(params, "text"), "text", extra=lambda p: (
+            _name_list(p, "erosion.candidates", allowed=NUISANCES), erosion_section(p)))
 
     def data_seed(self, params: dict) -> int:
         return params["text"]["data"]["seed"]
@@ -99,13 +107,35 @@ class TextTrack(Track):
         splits, texts, manifest = build_text_splits(params["text"]["data"], backbone_spec(params, self.name))
         return splits, manifest, {"texts.json": texts}
 
-    def teacher_head(self, params: dict, model, id_val, batch_size: int):
+    def teacher_head(self, params: dict, model, id_val, batch_size: int, manifest: dict | None = None):
         if params["teacher"]["head"] != "zeroshot":
             return None
+        from ...io import read_json
         from .zeroshot import teacher_zeroshot_head
 
-        weight, bias, scale = teacher_zeroshot_head(model, params, id_val, batch_size, MANIFEST)
+        classes = (manifest or read_json(MANIFEST))["classes"]
+        weight, bias, scale = teacher_zeroshot_head(model, params, id_val, batch_size, classes)
         return weight, bias, "zeroshot", {"scale": scale}
+
+    def erosion_default(self, params: dict) -> str:
+        return params["text"]["data"]["nuisance"]
+
+    def erosion_candidate(self, params: dict, nuisance: str, shared: dict | None) -> dict:
+        """The benchmark with ``nuisance`` in its ID texts, built as the data stage builds it, and its θ_T built as the
+        teacher stage builds it (on this candidate's splits)."""
+        from ...io import seed_everything
+        from ...models import backbone_spec
+        from ...teacher import build_teacher
+        from .data import build_text_splits
+
+        data_cfg = {**params["text"]["data"], "nuisance": nuisance}
+        splits, _, manifest = build_text_splits(data_cfg, backbone_spec(params, self.name))
+        seed_everything(self.data_seed(params), params["num_threads"])   # as the teacher stage
+        teacher = build_teacher(params, self.name, splits["train"], splits["id_val"], manifest)["model"]
+        return {"train": splits["train"], "teacher": teacher, "trend_train": splits["train"],
+                "splits": {k: splits[k] for k in ("id_val", "id_test", "ood_val", "ood_test")},
+                "key": {"nuisance": nuisance, "data": {k: v for k, v in data_cfg.items() if k != "nuisance"},
+                        "teacher": params["teacher"]}}
 
     def generate_ood(self, params: dict, train, teacher, spec: dict) -> tuple[dict, dict]:
         from ...io import read_json

@@ -157,12 +157,8 @@ def wordnet_zeroshot_head(classes: Sequence[str], encode: Callable[[list[str]], 
     return scale * emb, torch.zeros(len(classes)), scale
 
 
-def teacher_zeroshot_head(model, params: dict, id_val, batch_size: int, manifest: str):
-    """The `teacher` stage's zero-shot head on the classes of the data stage's ``manifest`` (WordNet supersenses):
-    (weight, bias, scale)."""
-    import json
-    from pathlib import Path
-
+def teacher_zeroshot_head(model, params: dict, id_val, batch_size: int, classes: list[str]):
+    """The `teacher` stage's zero-shot head on ``classes`` (the data's WordNet supersenses): (weight, bias, scale)."""
     import torch
 
     from ...models import backbone_spec, predict
@@ -170,7 +166,6 @@ def teacher_zeroshot_head(model, params: dict, id_val, batch_size: int, manifest
     from .models import load_tokenizer, pad_token_id, tokenize
 
     data_cfg = params["text"]["data"]
-    classes = json.loads(Path(manifest).read_text())["classes"]
     spec = backbone_spec(params, "text")
     tokenizer = load_tokenizer(spec)
     pad_id = pad_token_id(spec, tokenizer)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from .. import Track
 from .pretrain import PRETRAINED
 
+TEACHER = "models/teacher/model.safetensors"
+
 OOD_TRANSFORMS = ("blur", "color", "jpeg", "motion", "noise", "pgd", "stain")
 BACKBONES = ("efficientnet-lite0", "clip")
 DATASETS = ("fonts", "camelyon17", "iwildcam")
@@ -20,10 +22,16 @@ class VisionTrack(Track):
     adversarial = "pgd"
     backbones = BACKBONES
     has_erosion_study = True
+    erosion_knob = "data.shortcut.p"
+    erosion_label = "p"
+    erosion_doc = ("Candidates: the probability p of the\n"
+                   "class-correlated shortcut in the ID training images (`erosion.candidates`), on top of the ID texture that every ID\n"
+                   "split carries (`data.id_texture`).")
+    trend_doc = "linear probes on the ImageNet backbone"
 
     def validate(self, params: dict) -> None:
         from ...config import (SEED_MAX, _choice, _get, _name_list, _number, _number_list, _range, check_schedule,
-                               track_sections)
+                               erosion_section, track_sections)
         from ...errors import ParamError
         from .fonts import DOWNSTREAM_GROUPS, PRETRAIN_GROUPS
 
@@ -89,23 +97,7 @@ class VisionTrack(Track):
         _choice(params, "teacher.backbone", BACKBONES)
         _choice(params, "teacher.head", TEACHER_HEADS)
         _number_list(params, "erosion.candidates", lo=0, hi=1)
-        inits = _name_list(params, "erosion.inits", allowed=("teacher", "new_head"))
-        if "teacher" not in inits:
-            raise ParamError("params.yaml: `erosion.inits` must include teacher (the default is chosen on FT from θ_T)")
-        _number_list(params, "erosion.lrs", lo=0, lo_open=True)
-        seeds = _get(params, "erosion.seeds")
-        if not isinstance(seeds, list) or len(seeds) < 2 or any(isinstance(s, bool) or not isinstance(s, int)
-                                                                or not 0 <= s <= SEED_MAX for s in seeds) \
-                or len(set(seeds)) != len(seeds):
-            raise ParamError("params.yaml: `erosion.seeds` must be two or more distinct integers in [0, 2**32 - 1], "
-                             f"got {seeds!r}")
-        alphas = _number_list(params, "erosion.alphas", lo=0, hi=1)
-        if 0.0 not in alphas or 1.0 not in alphas:
-            raise ParamError("params.yaml: `erosion.alphas` must include 0 and 1 (θ_T and the fine-tuned model)")
-        if len(_number_list(params, "erosion.trend_fractions", lo=0, lo_open=True, hi=1)) < 2:
-            raise ParamError("params.yaml: `erosion.trend_fractions` needs two or more shares (a trend is a line)")
-        _number(params, "erosion.min_drop", lo=0, hi=1)
-        _number(params, "erosion.seed", lo=0, hi=SEED_MAX, integer=True)
+        erosion_section(params)
         _number(params, "pretrain.seed", lo=0, hi=SEED_MAX, integer=True)
         _number(params, "pretrain.epochs", lo=1, integer=True)
         _number(params, "pretrain.lr", lo=0, lo_open=True)
@@ -175,7 +167,7 @@ class VisionTrack(Track):
 
         return load_model(PRETRAINED, spec) if self._pretrained(params) else None
 
-    def teacher_head(self, params: dict, model, id_val, batch_size: int):
+    def teacher_head(self, params: dict, model, id_val, batch_size: int, manifest: dict | None = None):
         if params["teacher"]["backbone"] == "clip" and params["clip"]["head"] == "zeroshot":
             from .clip import zero_shot_head
 
@@ -219,12 +211,27 @@ class VisionTrack(Track):
 
         return pretrain_run(params)
 
-    def shortcut_split(self, params: dict, clean, p: float):
+    def erosion_default(self, params: dict) -> float:
+        return params["data"]["shortcut"]["p"]
+
+    def erosion_shared(self, params: dict) -> dict:
+        """θ_T, the data stage's evaluation splits and `train_clean` (the ID training images without the shortcut)."""
+        from ...data.splits import load_split
+        from ...evaluate import load_eval_splits
+
+        clean, splits = "data/vision/train_clean.safetensors", load_eval_splits(self.name)
+        return {"teacher": TEACHER, "splits": splits, "trend_train": load_split(clean),
+                "inputs": [TEACHER, clean, "data/vision/id_val.safetensors", "data/vision/ood_val.safetensors"]}
+
+    def erosion_candidate(self, params: dict, p: float, shared: dict | None) -> dict:
+        """The shortcut drawn on `train_clean` with probability ``p`` exactly as the data stage draws `data.shortcut`."""
         from ...data.splits import Split
         from .fonts import add_shortcut
 
-        images, _ = add_shortcut(clean.images, clean.labels, p, params["data"]["shortcut"]["size"], params["data"]["seed"])
-        return Split(images, clean.labels, clean.domains, clean.domain_names)
+        clean, size, seed = shared["trend_train"], params["data"]["shortcut"]["size"], params["data"]["seed"]
+        images, _ = add_shortcut(clean.images, clean.labels, p, size, seed)
+        return {"train": Split(images, clean.labels, clean.domains, clean.domain_names),
+                "key": {"p": p, "size": size, "data_seed": seed}}
 
 
 def empty_pretrain_splits(train) -> dict:
