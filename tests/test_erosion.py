@@ -85,3 +85,31 @@ def test_erosion_headline_and_trend_with_a_theta_t_per_candidate():
     assert study_trend(_study(shared=False), "rot13") is None
     assert study_trend(_study(shared=True), "none") == {"slope": 1.0}
     assert erosion_headline(_study(shared=True), "none")["teacher_ood_domain_mean_acc"] == 0.4
+
+
+def test_a_flat_trend_stops_before_training_and_names_the_param(monkeypatch):
+    """ID-only probes that all score the same id_val accuracy (here: constant features) give no trend line: the
+    stage stops with the track's key to change, before any FT run."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    import rtd.models as models
+    from rtd.errors import ParamError
+    from rtd.stages import erosion
+
+    class Split(SimpleNamespace):
+        def __len__(self) -> int:
+            return len(self.labels)
+
+    split = Split(images=np.zeros((20, 3)), labels=np.array([0, 1] * 10))
+    monkeypatch.setattr(models, "backbone_spec", lambda params, track=None: {})
+    monkeypatch.setattr(models, "build_classifier", lambda spec: None)
+    monkeypatch.setattr(models, "predict", lambda model, x, batch_size, layer=None: (None, torch.zeros(len(x), 4)))
+    params = {"erosion": {"seed": 0, "trend_fractions": [0.5, 1.0]},
+              "teacher": {"batch_size": 8, "probe_c": 1.0, "probe_max_iter": 100}}
+    with pytest.raises(ParamError, match=r"`text\.erosion\.trend_fractions` = \[0\.5, 1\.0\]: every ID-only probe"):
+        erosion._probe_trend(params, "text", split, split, split)
+    with pytest.raises(ParamError, match=r"`erosion\.trend_fractions`"):
+        erosion._probe_trend(params, "vision", split, split, split)

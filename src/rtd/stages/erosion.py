@@ -50,6 +50,13 @@ def _probe_trend(params: dict, track: str, clean, id_val, ood_val) -> tuple[list
         accs = [float((torch.nn.functional.linear(feats[n], w, b).argmax(1) == torch.as_tensor(s.labels)).double().mean())
                 for n, s in (("id_val", id_val), ("ood_val", ood_val))]
         points.append({"fraction": fraction, "id_val_acc": accs[0], "ood_val_acc": accs[1]})
+    if len({q["id_val_acc"] for q in points}) < 2:   # before any run is trained: a line needs two ID accuracies
+        from ..errors import ParamError
+        from ..tracks import track_key
+
+        raise ParamError(f"params.yaml: `{track_key('erosion.trend_fractions', track)}` = {ep['trend_fractions']}: every "
+                         f"ID-only probe scores {100 * points[0]['id_val_acc']:.1f} % on id_val, so the trend of effective "
+                         "robustness is undefined; add a smaller share (e.g. 0.02) so that the probes differ")
     return points, fit_trend([(q["id_val_acc"], q["ood_val_acc"]) for q in points], len(id_val), len(ood_val))
 
 
