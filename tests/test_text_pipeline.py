@@ -70,6 +70,44 @@ def test_text_erosion_study_builds_each_candidate_and_chooses_on_ood_val(tiny_te
     assert (tiny_text_repo / "reports/text/figures/erosion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_study_keeps_only_the_chosen_lrs_weights_and_trains_a_dropped_one_again(tiny_text_repo, tmp_path):
+    """After a candidate is summarised only its chosen lr's weights stay in .scratch/erosion (the logs of every run
+    do); a chosen run whose weights are gone is trained again, to the same outputs, and no other run is."""
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.helpers import subprocess_env
+
+    for rel in ("src", "pretrained"):
+        shutil.copytree(tiny_text_repo / rel, tmp_path / rel)
+    p = yaml.safe_load((tiny_text_repo / "params.yaml").read_text())
+    lr = p["text"]["train"]["lr"]
+    p["text"]["erosion"].update(candidates=["leet"], lrs=[lr, lr / 3])
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
+
+    def study() -> dict[str, bytes]:
+        proc = subprocess.run([sys.executable, "-m", "rtd.stages.erosion", "--track", "text"], cwd=tmp_path,
+                              env={**subprocess_env(), "PYTHONPATH": "src"}, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return {f: (tmp_path / "reports/text" / f).read_bytes() for f in ("erosion.json", "erosion.md", "figures/erosion.png")}
+
+    first = study()
+    scratch = tmp_path / ".scratch/erosion"
+    logs = sorted(scratch.glob("*.json"))
+    kept = [scratch / f"{q.stem}.safetensors" for q in logs if (scratch / f"{q.stem}.safetensors").is_file()]
+    assert len(logs) == 2 * len(p["text"]["erosion"]["seeds"]) and len(kept) == len(p["text"]["erosion"]["seeds"])
+    before = {q: q.stat().st_mtime_ns for q in logs}
+    for weights in kept:
+        weights.unlink()
+    assert study() == first   # the chosen runs were trained again, byte for byte
+    assert all(w.is_file() for w in kept)
+    retrained = {q for q in logs if q.stat().st_mtime_ns != before[q]}
+    assert retrained == {scratch / f"{w.stem}.json" for w in kept}
+
+
 def test_d_ood_holds_perturbed_copies_of_the_training_texts(tiny_text_repo):
     from rtd.io import load_arrays
 

@@ -20,9 +20,13 @@ The default is the candidate whose FT loses most ood_val accuracy against the te
 `erosion.min_drop` with p < 0.05 (``erosion.choose_candidate``); `ood_test` takes part in no choice.
 The report stage checks that the track's default is that choice, so the study does not depend on it.
 Runs finished before an interruption are kept in .scratch/erosion/ (keyed by their config and input files) and
-not trained again; the chosen lr's weights stay there for the evaluation below.
+not trained again; once a candidate's lr is chosen only that lr's weights stay there (the others' logs do), and a
+chosen run whose weights were dropped (the lr grid changed) is trained again.
 """
 from __future__ import annotations
+
+from functools import partial
+from typing import Callable
 
 from .common import run_stage, track_arg, track_params
 
@@ -83,9 +87,11 @@ def _context(params: dict, track: str, teacher: str, splits: dict, trend_train) 
             "teacher": {**teacher_m, "effective_robustness_val": er(teacher_m["id_val_acc"], teacher_m["ood_val_acc"])}}
 
 
-def _train_runs(params: dict, track: str, key: dict, inputs: list[str], init: str, train_split, ctx: dict, bar) -> dict:
-    """FT from ``init`` at every lr and seed on ``train_split`` (the candidate ``key``); finished runs are read back
-    from the scratch folder."""
+def _train_runs(params: dict, track: str, key: dict, inputs: list[str], init: str, train_split, ctx: dict, bar=None,
+                lrs: list | None = None, need_weights: bool = False) -> dict:
+    """FT from ``init`` at each lr (``lrs``; default `erosion.lrs`) and seed on ``train_split`` (the candidate ``key``);
+    finished runs are read back from the scratch folder, and trained again only if ``need_weights`` and their
+    weights were dropped (``_summarise`` keeps the chosen lr's only)."""
     import json
     from pathlib import Path
 
@@ -99,12 +105,12 @@ def _train_runs(params: dict, track: str, key: dict, inputs: list[str], init: st
     id_val, ood_val = ctx["splits"]["id_val"], ctx["splits"]["ood_val"]
     methods = {"teacher": FineTune, "new_head": FineTuneNewHead}
     runs = {}
-    for lr in ep["lrs"]:
+    for lr in ep["lrs"] if lrs is None else lrs:
         for seed in ep["seeds"]:
             config = {"candidate": key, "init": init, "lr": lr, "seed": seed, "train": tp, "spec": spec,
                       "threads": params["num_threads"]}
             path = Path(SCRATCH) / f"{_digest(config, inputs)[:20]}.json"   # reused only with the same inputs
-            if not path.is_file():
+            if not path.is_file() or (need_weights and not path.with_suffix(".safetensors").is_file()):
                 seed_everything(seed, params["num_threads"])
                 model = load_model(ctx["teacher_file"], spec)
                 method = methods[init]()
@@ -120,7 +126,8 @@ def _train_runs(params: dict, track: str, key: dict, inputs: list[str], init: st
                 with atomic_path(path) as tmp:
                     tmp.write_text(json.dumps(run))
             runs[(lr, seed)] = json.loads(path.read_text())
-            bar.update()
+            if bar is not None:
+                bar.update()
     return runs
 
 
@@ -140,8 +147,12 @@ def _wiseft_curve(model, theta_0: dict, state: dict, alphas: list[float], splits
     return curve
 
 
-def _summarise(params: dict, track: str, init: str, runs: dict, ctx: dict) -> dict:
-    """The chosen lr's runs against the teacher: drops with intervals, per-epoch effective robustness, WiSE-FT."""
+def _summarise(params: dict, track: str, init: str, runs: dict, ctx: dict, runs_of: Callable[..., dict]) -> dict:
+    """The chosen lr's runs against the teacher: drops with intervals, per-epoch effective robustness, WiSE-FT.
+    ``runs_of``: ``_train_runs`` of this candidate and init, to restore the chosen runs' weights if they were dropped;
+    the other lrs' weights are dropped here (never read again; MiniLM's are 90 MB a run)."""
+    from pathlib import Path
+
     from ..erosion import best_lr, drop_test, mean_ci
     from ..models import backbone_spec, load_model
 
@@ -149,6 +160,7 @@ def _summarise(params: dict, track: str, init: str, runs: dict, ctx: dict) -> di
     model, theta_0, test_metrics, er = ctx["model"], ctx["theta_0"], ctx["test_metrics"], ctx["er"]
     teacher_m, id_val, ood_val = ctx["teacher"], ctx["splits"]["id_val"], ctx["splits"]["ood_val"]
     lr = best_lr({v: [(runs[(v, s)]["id_val_acc"], runs[(v, s)]["id_val_nll"]) for s in ep["seeds"]] for v in ep["lrs"]})
+    runs = {**runs, **runs_of(lrs=[lr], need_weights=True)}
     per_lr = {str(v): {"ood_val_acc": mean_ci([runs[(v, s)]["ood_val_acc"] for s in ep["seeds"]]),
                        "id_val_acc": mean_ci([runs[(v, s)]["id_val_acc"] for s in ep["seeds"]])} for v in ep["lrs"]}
     chosen, curves, epochs = [], [], []
@@ -165,6 +177,9 @@ def _summarise(params: dict, track: str, init: str, runs: dict, ctx: dict) -> di
             curves.append(_wiseft_curve(model, theta_0, state, ep["alphas"], (id_val, ood_val),
                                         params["eval"]["batch_size"]))
     model.load_state_dict(theta_0)
+    for (v, _), run in runs.items():
+        if v != lr:
+            Path(run["weights_file"]).unlink(missing_ok=True)
     domains = list(teacher_m["ood_domains"])
     summary = {
         "lr": lr, "per_lr": per_lr, "runs": chosen, "epochs": epochs,
@@ -215,9 +230,10 @@ def main(argv: list[str] | None = None) -> None:
             ctx = _context(params, track, teacher, cand["splits"], cand["trend_train"])
             entry.update(trend=ctx["trend"], teacher=ctx["teacher"])
         inputs = (shared or {}).get("inputs", []) + ([] if shared else [ctx["teacher_file"]])
-        entry["inits"] = {init: _summarise(params, track, init, _train_runs(params, track, cand["key"], inputs, init,
-                                                                           cand["train"], ctx, bar), ctx)
-                          for init in ep["inits"]}
+        entry["inits"] = {}
+        for init in ep["inits"]:
+            runs_of = partial(_train_runs, params, track, cand["key"], inputs, init, cand["train"], ctx)
+            entry["inits"][init] = _summarise(params, track, init, runs_of(bar=bar), ctx, runs_of)
         out["candidates"][str(value)] = entry
     bar.close()
     # the gate (is the default this choice?) is the report stage's, so the study does not depend on the default
